@@ -1,0 +1,5 @@
+import sys
+
+from maeflow.cli import main
+
+sys.exit(main())

@@ -1,0 +1,13 @@
+"""Components every modality can use, registered through the same hook as plugins."""
+
+from maeflow.masking import RandomMasker
+from maeflow.plugins import hookimpl
+from maeflow.targets import IdentityNormalizer, MaskedMSELoss, PatchNormalizer
+
+
+@hookimpl
+def maeflow_register(registry):
+    registry.masker("random", RandomMasker)
+    registry.target_normalizer("patch_norm", PatchNormalizer)
+    registry.target_normalizer("identity", IdentityNormalizer)
+    registry.loss("mse", MaskedMSELoss)

@@ -1,0 +1,212 @@
+"""Checkpoint loading for maeflow's own format and foreign layouts, and model export.
+
+maeflow's format is a dict ``{"format": "maeflow", "model_name", "model_args", "model":
+state_dict, ...}`` (trainer checkpoints add optimizer and progress state beside it). Foreign
+layouts (official MAE, Hugging Face, VideoMAE, ...) are handled by registered
+``checkpoint_format`` objects::
+
+    class MyFormat:
+        description = "what files look like"
+        def detect(self, state_dict, model) -> bool: ...
+        def to_maeflow(self, state_dict, model) -> dict: ...     # names of model.state_dict()
+        def from_maeflow(self, state_dict, model) -> dict: ...   # optional: export
+
+Files are read with ``torch.load(weights_only=True)`` or safetensors: never arbitrary pickles.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from maeflow._errors import unknown_name_message
+from maeflow.plugins import registry
+
+log = logging.getLogger(__name__)
+
+FORMAT_TAG = "maeflow"
+_WRAPPERS = ("model", "state_dict", "module", "base_model", "model_state")
+
+
+@dataclass
+class LoadResult:
+    """What :func:`load_checkpoint` did: the detected format, the model parameters the source
+    did not provide (``missing``), and source entries the model had no place for (``unexpected``)."""
+
+    format: str
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+
+
+def read_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint file (torch or safetensors) without unpickling arbitrary objects."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+
+
+def unwrap(obj: Any) -> dict[str, torch.Tensor]:
+    """Find the state dict inside common containers (``{"model": ...}``, DDP ``module.``)."""
+    while isinstance(obj, dict):
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors and len(tensors) >= len(obj) // 2:
+            break
+        inner = next((obj[k] for k in _WRAPPERS if isinstance(obj.get(k), dict)), None)
+        if inner is None:
+            break
+        obj = inner
+    if not isinstance(obj, dict):
+        raise ValueError("checkpoint holds no state dict")
+    sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if sd and all(k.startswith("module.") for k in sd):
+        sd = {k[len("module."):]: v for k, v in sd.items()}
+    return sd
+
+
+def _native_match(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> bool:
+    own = set(model.state_dict())
+    return bool(sd) and sum(k in own for k in sd) >= max(1, len(sd) // 2)
+
+
+def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
+    if _native_match(sd, model):
+        return FORMAT_TAG
+    formats = registry("checkpoint_format")
+    for entry in formats.entries():
+        try:
+            if entry.obj.detect(sd, model):
+                return entry.name
+        except Exception:  # a format that cannot judge this model simply does not match
+            continue
+    raise ValueError(
+        "could not recognize the checkpoint layout for this model; known formats: "
+        + ", ".join([FORMAT_TAG, *formats.names()])
+    )
+
+
+def load_checkpoint(
+    model: torch.nn.Module,
+    source: str | os.PathLike | dict[str, Any],
+    format: str = "auto",
+    strict: bool = False,
+) -> LoadResult:
+    """Load weights into ``model`` from a path or a state dict, detecting the layout.
+
+    Returns a :class:`LoadResult`; missing parameters (e.g. the decoder of an encoder-only
+    file) are also logged. ``strict=True`` raises if anything is missing or unexpected. Shape
+    mismatches always raise ``ValueError``.
+    """
+    raw = read_file(source) if isinstance(source, (str, os.PathLike)) else source
+    sd = unwrap(raw)
+    if format == "auto":
+        format = detect_format(sd, model)
+    if format != FORMAT_TAG:
+        fmt = registry("checkpoint_format").get(format)
+        sd = fmt.to_maeflow(sd, model)
+    own = model.state_dict()
+    bad = [
+        f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
+        for k, v in sd.items()
+        if k in own and own[k].shape != v.shape
+    ]
+    if bad:
+        raise ValueError("checkpoint does not fit the model:\n  " + "\n  ".join(bad))
+    result = model.load_state_dict(sd, strict=False)
+    out = LoadResult(format, list(result.missing_keys), list(result.unexpected_keys))
+    if out.missing:
+        log.warning("checkpoint (%s) did not provide %d parameters: %s", format, len(out.missing), _brief(out.missing))
+    if out.unexpected:
+        log.warning("checkpoint (%s) had %d unused entries: %s", format, len(out.unexpected), _brief(out.unexpected))
+    if strict and (out.missing or out.unexpected):
+        raise ValueError(f"strict load failed: missing {out.missing}, unexpected {out.unexpected}")
+    return out
+
+
+def _brief(names: list[str], n: int = 6) -> str:
+    return ", ".join(names[:n]) + (f", ... ({len(names) - n} more)" if len(names) > n else "")
+
+
+def model_payload(model: torch.nn.Module) -> dict[str, Any]:
+    """maeflow's own checkpoint content for a model built by ``create_model``."""
+    return {
+        "format": FORMAT_TAG,
+        "model_name": getattr(model, "model_name", None),
+        "model_args": dict(getattr(model, "model_args", {})),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def save_model(model: torch.nn.Module, path: str | os.PathLike) -> Path:
+    """Write the model in maeflow's format (atomically)."""
+    from maeflow.utils.io import atomic_torch_save
+
+    return atomic_torch_save(model_payload(model), path)
+
+
+def model_from_checkpoint(source: str | os.PathLike | dict[str, Any], **overrides: Any):
+    """Rebuild a model from a maeflow checkpoint (its preset name and arguments) and load it.
+
+    Returns ``(model, LoadResult)``.
+    """
+    from maeflow.factory import create_model
+
+    raw = read_file(source) if isinstance(source, (str, os.PathLike)) else source
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT_TAG or not raw.get("model_name"):
+        raise ValueError("not a maeflow checkpoint (no model name inside); build the model with "
+                         "create_model(...) and call load_checkpoint(model, source) instead")
+    args = {**raw.get("model_args", {}), **overrides}
+    model = create_model(raw["model_name"], **args)
+    return model, load_checkpoint(model, raw)
+
+
+def export_state_dict(model: torch.nn.Module, format: str) -> dict[str, torch.Tensor]:
+    """The model's weights in a registered foreign layout (``format``), e.g. ``"mae"``, ``"hf"``,
+    ``"timm"``."""
+    if format == FORMAT_TAG:
+        return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    formats = registry("checkpoint_format")
+    fmt = formats.get(format)
+    if not hasattr(fmt, "from_maeflow"):
+        exportable = [e.name for e in formats.entries() if hasattr(e.obj, "from_maeflow")]
+        raise ValueError(unknown_name_message("export format", format, [FORMAT_TAG, *exportable]))
+    return fmt.from_maeflow({k: v.detach().cpu() for k, v in model.state_dict().items()}, model)
+
+
+def write_state_dict(sd: dict[str, torch.Tensor], path: str | os.PathLike, wrap: str | None = None) -> Path:
+    """Write a plain state dict as safetensors (by suffix) or torch (optionally ``{wrap: sd}``)."""
+    from maeflow.utils.io import atomic_torch_save, atomic_write
+
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save
+
+        return atomic_write(path, save({k: v.contiguous() for k, v in sd.items()}))
+    return atomic_torch_save({wrap: sd} if wrap else sd, path)
+
+
+def rename_prefixes(sd: dict[str, torch.Tensor], rules: list[tuple[str, str]]) -> dict[str, torch.Tensor]:
+    """Rename keys by the first matching ``(old_prefix, new_prefix)`` rule; others stay as they are.
+
+    Most layout conversions are a handful of such rules; formats use it both ways.
+    """
+    out = {}
+    for key, value in sd.items():
+        for old, new in rules:
+            if key.startswith(old):
+                key = new + key[len(old):]
+                break
+        out[key] = value
+    return out

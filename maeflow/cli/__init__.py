@@ -1,0 +1,55 @@
+"""The ``maeflow`` command line. Each subcommand lives in its own module with
+``add_arguments(parser)`` and ``run(args) -> int``; :data:`COMMANDS` lists them."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# name → (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "plugins": ("maeflow.cli.plugins", "list installed plugins and what each registered"),
+    "convert": ("maeflow.cli.convert", "write a checkpoint in another layout (MAE, Hugging Face, timm)"),
+    "visualize": ("maeflow.cli.visualize", "write a reconstruction figure for a checkpoint"),
+}
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, without a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maeflow", description="Masked-autoencoder pretraining for any modality.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except (UserError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+        if args.verbose:
+            raise
+        print(f"maeflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"maeflow {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""Random masking with the reference semantics, and the helpers other maskers build on."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+
+from maeflow.interfaces import MaskInfo, Tokens
+
+Rounding = Literal["keep", "mask"]
+
+
+def check_ratio(ratio: float) -> float:
+    if not 0.0 <= float(ratio) < 1.0:
+        raise ValueError(f"mask ratio must be in [0, 1), got {ratio}")
+    return float(ratio)
+
+
+def num_visible(num_tokens: int, ratio: float, rounding: Rounding = "keep") -> int:
+    """Tokens kept per sample.
+
+    ``rounding="keep"`` (MAE, Audio-MAE): ``int(L · (1 − ratio))`` are kept.
+    ``rounding="mask"`` (VideoMAE, Point-MAE): ``int(L · ratio)`` are masked, the rest kept.
+    The two differ when ``L · ratio`` is not whole (64 · 0.6: 25 vs 26 kept).
+    """
+    check_ratio(ratio)
+    if rounding == "keep":
+        keep = int(num_tokens * (1 - ratio))
+    elif rounding == "mask":
+        keep = num_tokens - int(num_tokens * ratio)
+    else:
+        raise ValueError(f"rounding must be 'keep' or 'mask', got {rounding!r}")
+    return max(keep, 1)
+
+
+def mask_from_noise(noise: torch.Tensor, keep: int) -> MaskInfo:
+    """Rank tokens by ascending ``noise`` (B, L) and keep the ``keep`` smallest."""
+    ids_shuffle = torch.argsort(noise, dim=1)  # (B, L): small noise first = kept
+    ids_restore = torch.argsort(ids_shuffle, dim=1)  # (B, L)
+    ids_keep = ids_shuffle[:, :keep]  # (B, Lv)
+    mask = ids_restore >= keep  # (B, L), True = masked, original order
+    return MaskInfo(ids_keep=ids_keep, ids_restore=ids_restore, mask=mask)
+
+
+def check_noise(noise: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    if tuple(noise.shape) != tuple(shape):
+        raise ValueError(f"noise must have shape {tuple(shape)}, got {tuple(noise.shape)}")
+    return noise
+
+
+class RandomMasker:
+    """Independent random masking per sample: ``noise ~ U[0, 1)`` of shape (B, L).
+
+    Explicit ``noise`` (B, L) reproduces a mask exactly (and matches the MAE reference and
+    Hugging Face ``ViTMAE`` given the same tensor).
+    """
+
+    def __init__(self, rounding: Rounding = "keep"):
+        self.rounding = rounding
+
+    def __call__(
+        self,
+        tokens: Tokens,
+        ratio: float,
+        noise: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> MaskInfo:
+        B, L = tokens.embeddings.shape[:2]
+        keep = num_visible(L, ratio, self.rounding)
+        if noise is None:
+            noise = torch.rand(B, L, device=tokens.embeddings.device, generator=generator)
+        else:
+            noise = check_noise(noise, (B, L)).to(tokens.embeddings.device)
+        return mask_from_noise(noise, keep)

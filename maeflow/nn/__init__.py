@@ -1,0 +1,21 @@
+"""Shared neural-network parts: attention switch, transformer block, positional tables."""
+
+from maeflow.nn.attention import BACKENDS, attention, math_attention, resolve_backend, xformers_available
+from maeflow.nn.blocks import Attention, Block, Mlp, set_attention_backend
+from maeflow.nn.pos_embed import FixedPosEmbed, sincos_1d, sincos_2d, sincos_3d
+
+__all__ = [
+    "BACKENDS",
+    "Attention",
+    "Block",
+    "FixedPosEmbed",
+    "Mlp",
+    "attention",
+    "math_attention",
+    "resolve_backend",
+    "set_attention_backend",
+    "sincos_1d",
+    "sincos_2d",
+    "sincos_3d",
+    "xformers_available",
+]

@@ -1,0 +1,81 @@
+"""Pre-norm transformer block: attention → MLP → block.
+
+Parameter names follow the ViT layout used by MAE and timm (``norm1``, ``attn.qkv``,
+``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``) so checkpoints map one-to-one.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from maeflow.nn.attention import attention, check_backend
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with a fused qkv projection.
+
+    ``forward(x (B, N, D), attn_mask=None) -> (B, N, D)``; the kernel is picked by the shared
+    attention switch (:mod:`maeflow.nn.attention`).
+    """
+
+    def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, backend: str = "auto"):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"width {dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.backend = check_backend(backend)
+        self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        B, N, D = x.shape
+        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, D // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, Dh)
+        out = attention(q, k, v, self.backend, attn_mask)  # (B, H, N, Dh)
+        return self.proj(out.transpose(1, 2).reshape(B, N, D))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """``x + attn(norm1(x))`` then ``x + mlp(norm2(x))``; ``(B, N, D) -> (B, N, D)``."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        norm_eps: float = 1e-6,
+        attention: str = "auto",
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, backend=attention)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), attn_mask)
+        return x + self.mlp(self.norm2(x))
+
+
+def set_attention_backend(module: nn.Module, backend: str) -> int:
+    """Switch every :class:`Attention` inside ``module`` to ``backend``; returns how many."""
+    check_backend(backend)
+    count = 0
+    for m in module.modules():
+        if isinstance(m, Attention):
+            m.backend = backend
+            count += 1
+    return count

@@ -1,0 +1,1 @@
+"""Audio MAE (Audio-MAE): Kaldi log-mel spectrograms as one-channel images."""

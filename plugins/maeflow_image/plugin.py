@@ -1,0 +1,18 @@
+"""Registration of the image plugin's components (loaded through the ``maeflow`` entry point)."""
+
+from maeflow import hookimpl
+from maeflow_image.formats import HuggingFaceViTMAEFormat, OfficialMAEFormat, TimmViTFormat
+from maeflow_image.presets import PRESETS
+from maeflow_image.tokenizer import PatchTokenizer
+from maeflow_image.visualize import image_reconstruction_figure
+
+
+@hookimpl
+def maeflow_register(registry):
+    registry.tokenizer("patch2d", PatchTokenizer)
+    for name, builder in PRESETS.items():
+        registry.model(name, builder)
+    registry.checkpoint_format("mae", OfficialMAEFormat())
+    registry.checkpoint_format("hf", HuggingFaceViTMAEFormat())
+    registry.checkpoint_format("timm", TimmViTFormat())
+    registry.visualizer("image", image_reconstruction_figure)

@@ -1,0 +1,85 @@
+"""Reconstruction figure: per sample, original | masked | reconstruction | reconstruction with
+the visible patches pasted back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from maeflow import MAEOutput
+
+
+def _to_display(img: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None):
+    """(C, H, W) normalized tensor → (H, W[, 3]) numpy in [0, 1]."""
+    img = img.detach().float().cpu()
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, dtype=img.dtype).view(-1, 1, 1)
+        s = torch.tensor(std, dtype=img.dtype).view(-1, 1, 1)
+        if m.shape[0] in (1, img.shape[0]):
+            img = img * s + m
+    img = img.clamp(0, 1)
+    if img.shape[0] == 1:
+        return img[0].numpy()
+    if img.shape[0] >= 3:
+        return img[:3].permute(1, 2, 0).numpy()
+    return img.mean(0).numpy()
+
+
+def image_reconstruction_figure(
+    model,
+    inputs: torch.Tensor,
+    output: MAEOutput,
+    path: str | Path,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    max_samples: int = 8,
+    decoder_trained: bool = True,
+    title: str | None = None,
+) -> str:
+    """Write a PNG grid, one row per sample. ``mean``/``std`` undo the input normalization for
+    display. With norm-pix targets, predictions are de-normalized with each patch's own
+    statistics first (the figure says so). ``decoder_trained=False`` (an encoder-only
+    checkpoint) shows a notice instead of reconstructions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tok = model.tokenizer
+    n = min(max_samples, inputs.shape[0])
+    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
+    targets = output.tokens.targets[:n].detach().float().cpu()
+    recon_tokens = model.reconstruct(output)[:n].detach().float().cpu()  # raw target space
+    masked_img = tok.untokenize(targets * (1 - mask))
+    recon_img = tok.untokenize(recon_tokens)
+    pasted_img = tok.untokenize(targets * (1 - mask) + recon_tokens * mask)
+    original = inputs[:n].detach().float().cpu()
+
+    cols = ["original", "masked", "reconstruction", "reconstruction + visible"]
+    fig, axes = plt.subplots(n, 4, figsize=(4 * 2.2, n * 2.2), squeeze=False)
+    for i in range(n):
+        panels = [original[i], masked_img[i], recon_img[i], pasted_img[i]]
+        for j, (ax, img) in enumerate(zip(axes[i], panels)):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(cols[j], fontsize=9)
+            if j >= 2 and not decoder_trained:
+                ax.text(0.5, 0.5, "decoder untrained\n(encoder-only\ncheckpoint)", ha="center",
+                        va="center", fontsize=8, transform=ax.transAxes)
+                continue
+            ax.imshow(_to_display(img, mean, std), cmap="gray" if img.shape[0] == 1 else None)
+    ratio = output.mask.float().mean().item()
+    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
+    lines = [title or f"{model.model_name or 'MAE'} reconstructions, {ratio:.0%} masked"]
+    if normed and decoder_trained:
+        lines.append("predictions de-normalized with each patch's own mean/std (norm-pix targets)")
+    fig.suptitle("\n".join(lines), fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

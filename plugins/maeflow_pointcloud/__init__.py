@@ -1,0 +1,1 @@
+"""Point-cloud MAE (Point-MAE): FPS + kNN groups, mini-PointNet tokens, Chamfer loss."""

@@ -1,0 +1,1 @@
+"""Video MAE (VideoMAE): tubelet tokens, tube masking, spatiotemporal MAE."""
