@@ -1,0 +1,49 @@
+"""Modality-agnostic data helpers.
+
+- :func:`scan_folder` → :class:`FolderIndex`: recursive file search with an extension filter,
+  labels from class subfolders (sorted names → deterministic class index), clear ``ValueError``
+  for a missing root or an empty dataset.
+- :class:`FolderDataset`: items ``(load(path), label)`` that skip a corrupt file with a warning
+  and record it in ``dataset.skipped`` as ``(path, reason)``, or raise ``ValueError`` naming
+  it when ``strict``. A modality supplies only ``load(path)`` (and optionally a cheap
+  ``check(path)``).
+- :func:`split_folder`: ``root/train`` vs ``root/test`` (or ``root/val``) when they exist.
+- :func:`build_dataloader`: workers, pinned memory, persistent workers, seeded shuffling, an
+  optional ``DistributedSampler``.
+- :func:`build_dataset`: a registered dataset by name with checked options, defaulting
+  options such as ``img_size`` to the model's.
+
+The dataset contract: ``builder(split="train"|"test", **options) -> Dataset`` whose items are
+``(inputs: Tensor, label: int)`` (label -1 when unlabeled), with ``num_classes`` (int or None),
+``skipped`` (for file datasets) and optionally ``display_options`` (passed to the visualizer).
+"""
+
+from maeflow.data.folder import (
+    AUTO_VERIFY_MAX_FILES,
+    FolderDataset,
+    FolderIndex,
+    check_root,
+    normalize_extensions,
+    scan_folder,
+    split_folder,
+)
+from maeflow.data.loader import build_dataloader, seed_worker
+from maeflow.data.registry import SPLITS, build_dataset, builder_options, check_options, check_split, model_settings
+
+__all__ = [
+    "AUTO_VERIFY_MAX_FILES",
+    "SPLITS",
+    "FolderDataset",
+    "FolderIndex",
+    "build_dataloader",
+    "build_dataset",
+    "builder_options",
+    "check_options",
+    "check_root",
+    "check_split",
+    "model_settings",
+    "normalize_extensions",
+    "scan_folder",
+    "seed_worker",
+    "split_folder",
+]
