@@ -79,6 +79,8 @@ class Decoder(nn.Module):
     ``forward(latent (B, [1+]Lv, D_enc), mask_info, tokens) -> pred (B, L, out_dim)``.
     ``block_factory(i)`` may supply custom blocks (e.g. windowed attention) with the
     ``block(x (B, N, D)) -> (B, N, D)`` signature; by default plain :class:`Block` s.
+    ``project_latent=False`` feeds the latents in as they are instead of through a linear
+    projection (only when ``in_dim == embed_dim``; Point-MAE's decoder has no projection).
     """
 
     def __init__(
@@ -96,12 +98,15 @@ class Decoder(nn.Module):
         pos_every_block: bool = False,
         attention: str = "auto",
         block_factory: Callable[[int], nn.Module] | None = None,
+        project_latent: bool = True,
     ):
         super().__init__()
+        if not project_latent and in_dim != embed_dim:
+            raise ValueError(f"project_latent=False needs equal widths, got encoder {in_dim} vs decoder {embed_dim}")
         self.embed_dim = embed_dim
         self.num_prefix_tokens = num_prefix_tokens
         self.pos_every_block = pos_every_block
-        self.embed = nn.Linear(in_dim, embed_dim)
+        self.embed = nn.Linear(in_dim, embed_dim) if project_latent else nn.Identity()
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = pos_embed
         if block_factory is None:
