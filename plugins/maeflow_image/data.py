@@ -1,0 +1,273 @@
+"""Image datasets and transforms.
+
+- ``image_folder``: any folder of jpg/jpeg/png/bmp/gif/webp/tif(f) files read with PIL, labels
+  from class subfolders when present, ``root/train`` and ``root/test`` (or ``root/val``)
+  used for the splits when they exist. Corrupt files are skipped and recorded in
+  ``dataset.skipped`` (or raise with ``strict=True``); see :mod:`maeflow.data`.
+- ``digits``: scikit-learn's handwritten digits (1,797 labeled 8×8 grey images that ship inside
+  scikit-learn: nothing is downloaded), upsampled to ``img_size`` with a fixed stratified 80/20
+  train/test split (1,438 / 359 images with ``test_fraction=0.2``).
+
+Train transforms follow the MAE pretraining recipe: RandomResizedCrop(scale 0.2–1.0, bicubic),
+horizontal flip, normalization (ImageNet mean/std unless given). Evaluation transforms resize
+the short side to ``img_size / crop_pct`` and center-crop. Items are ``(image (C, H, W) float,
+label)``; ``dataset.display_options`` holds the mean/std the visualizer needs to undo the
+normalization.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset
+from torchvision import transforms as T
+
+from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
+from maeflow_image.tokenizer import to_hw
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# one grey channel: the luminance-weighted ImageNet statistics
+IMAGENET_GREY_MEAN = (0.449,)
+IMAGENET_GREY_STD = (0.226,)
+# pixel statistics of the digits training split (seed 0) in [0, 1] after bicubic upsampling to 32²
+DIGITS_MEAN = 0.3124
+DIGITS_STD = 0.3561
+DIGITS_NUM_CLASSES = 10
+
+_INTERPOLATION = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC}
+
+
+def _interpolation(name: str) -> T.InterpolationMode:
+    if name not in _INTERPOLATION:
+        raise ValueError(f"interpolation must be one of {', '.join(_INTERPOLATION)}, got {name!r}")
+    return _INTERPOLATION[name]
+
+
+def _stats(
+    mean: Sequence[float] | float | None, std: Sequence[float] | float | None, in_chans: int,
+    default: tuple[Sequence[float], Sequence[float]],
+) -> tuple[tuple[float, ...], tuple[float, ...]]:  # fmt: skip
+    """Per-channel mean/std: given ones (a scalar is repeated), else ``default``."""
+    mean = default[0] if mean is None else mean
+    std = default[1] if std is None else std
+    out = []
+    for name, v in (("mean", mean), ("std", std)):
+        v = (float(v),) * in_chans if isinstance(v, (int, float)) else tuple(float(x) for x in v)
+        if len(v) == 1 and in_chans > 1:
+            v = v * in_chans
+        if len(v) != in_chans:
+            raise ValueError(f"{name} has {len(v)} values but the images have {in_chans} channels")
+        out.append(v)
+    if any(s <= 0 for s in out[1]):
+        raise ValueError(f"std must be positive, got {out[1]}")
+    return out[0], out[1]
+
+
+def _default_stats(in_chans: int) -> tuple[Sequence[float], Sequence[float]]:
+    return (IMAGENET_MEAN, IMAGENET_STD) if in_chans == 3 else (IMAGENET_GREY_MEAN, IMAGENET_GREY_STD)
+
+
+def _check_in_chans(in_chans: int) -> int:
+    if in_chans not in (1, 3):
+        raise ValueError(f"in_chans must be 1 (grey) or 3 (RGB), got {in_chans}")
+    return in_chans
+
+
+def _check_scale(scale: Sequence[float]) -> tuple[float, float]:
+    lo, hi = (float(s) for s in scale)
+    if not 0 < lo <= hi <= 1:
+        raise ValueError(f"scale must be (low, high) with 0 < low <= high <= 1, got {tuple(scale)}")
+    return lo, hi
+
+
+def image_transforms(
+    img_size: int | Sequence[int],
+    train: bool,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+    scale: Sequence[float] = (0.2, 1.0),
+    hflip: bool = True,
+    interpolation: str = "bicubic",
+    crop_pct: float = 0.875,
+) -> T.Compose:
+    """PIL image → normalized (C, H, W) tensor.
+
+    ``train``: RandomResizedCrop(``img_size``, ``scale``) + horizontal flip (``hflip``), the MAE
+    pretraining augmentation. Otherwise: resize the short side to ``img_size / crop_pct``, then
+    center-crop ``img_size`` (``crop_pct=1`` resizes straight to the crop).
+    """
+    size = to_hw(img_size)
+    mode = _interpolation(interpolation)
+    if train:
+        steps = [T.RandomResizedCrop(size, scale=_check_scale(scale), interpolation=mode)]
+        if hflip:
+            steps.append(T.RandomHorizontalFlip())
+    else:
+        if not 0 < crop_pct <= 1:
+            raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
+        resize = tuple(int(round(s / crop_pct)) for s in size)
+        steps = [T.Resize(resize[0] if size[0] == size[1] else resize, interpolation=mode), T.CenterCrop(size)]
+    return T.Compose([*steps, T.ToTensor(), T.Normalize(mean, std)])
+
+
+# --- image folders ---------------------------------------------------------------------------
+
+
+def load_image(path: Path, mode: str = "RGB"):
+    """Decode a whole image file (first frame of an animation) as a PIL image in ``mode``."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.convert(mode)  # convert() decodes everything, so a truncated file fails here
+
+
+def check_image(path: Path) -> None:
+    """Cheap up-front check: PIL identifies the file and its structure is intact."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.verify()
+
+
+def image_folder(
+    split: str = "train",
+    root: str | None = None,
+    img_size: int | Sequence[int] = 224,
+    in_chans: int = 3,
+    augment: bool | None = None,
+    strict: bool = False,
+    labels: bool | None = None,
+    recursive: bool = True,
+    verify: bool | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    scale: Sequence[float] = (0.2, 1.0),
+    hflip: bool = True,
+    interpolation: str = "bicubic",
+    crop_pct: float = 0.875,
+) -> FolderDataset:
+    """A folder of images. The split reads ``root/<split>`` (``root/val`` also serves "test")
+    when that folder exists, else ``root`` itself. ``labels``: class subfolders (True), none
+    (False) or auto (None). ``augment`` defaults to True for "train". ``verify`` checks every
+    file up front (None: for folders of up to 50,000 files)."""
+    check_split(split)
+    in_chans = _check_in_chans(in_chans)
+    mean, std = _stats(mean, std, in_chans, _default_stats(in_chans))
+    augment = split == "train" if augment is None else augment
+    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="image_folder")
+    index = scan_folder(folder, IMAGE_EXTENSIONS, labels=labels, recursive=recursive, what="image_folder")
+    transform = image_transforms(img_size, augment, mean, std, scale, hflip, interpolation, crop_pct)
+    ds = FolderDataset(
+        index, load=functools.partial(load_image, mode="RGB" if in_chans == 3 else "L"), transform=transform,
+        strict=strict, check=check_image, verify=verify, what=f"image_folder {folder}",
+    )  # fmt: skip
+    ds.display_options = {"mean": list(mean), "std": list(std)}
+    return ds
+
+
+# --- scikit-learn digits ---------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return (bunch.images / 16.0).astype(np.float32), bunch.target.astype(np.int64)  # (1797, 8, 8) in [0, 1]
+
+
+def digits_split(labels: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified split: from each class, ``round(n_class * test_fraction)`` random indices (numpy
+    ``default_rng(seed)``) go to test. Returns sorted (train_indices, test_indices)."""
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_test = int(round(len(idx) * test_fraction))
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+
+
+class DigitsDataset(Dataset):
+    """Upsampled scikit-learn digits. ``images`` (N, 1, H, W) in [0, 1] are computed once; each
+    item is optionally augmented (``augment``), normalized and repeated to ``in_chans``."""
+
+    num_classes = DIGITS_NUM_CLASSES
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, indices: np.ndarray, in_chans: int,
+                 mean: tuple[float, ...], std: tuple[float, ...], augment: T.Compose | None):  # fmt: skip
+        self.images = images
+        self.labels = labels
+        self.indices = indices  # positions in sklearn's 1,797 images
+        self.in_chans = in_chans
+        self.mean = torch.tensor(mean).view(-1, 1, 1)
+        self.std = torch.tensor(std).view(-1, 1, 1)
+        self.augment = augment
+        self.display_options = {"mean": list(mean), "std": list(std)}
+        self.skipped: list[tuple[str, str]] = []  # generated data: nothing can be unreadable
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    @property
+    def targets(self) -> list[int]:
+        return self.labels.tolist()
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
+        img = self.images[idx]  # (1, H, W)
+        if self.augment is not None:
+            img = self.augment(img).clamp(0, 1)  # bicubic resampling overshoots [0, 1]
+        img = img.expand(self.in_chans, -1, -1)
+        return (img - self.mean) / self.std, int(self.labels[idx])
+
+
+def digits(
+    split: str = "train",
+    img_size: int | Sequence[int] = 32,
+    in_chans: int = 3,
+    augment: bool | None = None,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    interpolation: str = "bicubic",
+    scale: Sequence[float] = (0.6, 1.0),
+    hflip: bool = False,
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+) -> DigitsDataset:
+    """scikit-learn's digits as (``in_chans``, ``img_size``) images, labels 0–9.
+
+    The split is fixed by ``seed`` and ``test_fraction`` (stratified; 1,438 train / 359 test by
+    default). Train-time augmentation (``augment``, default on for "train") is a mild
+    RandomResizedCrop (``scale`` 0.6–1.0: a digit must stay recognizable in the crop) and no
+    horizontal flip by default (a mirrored 2, 3, 7 is not a digit). The 8×8 images are
+    upsampled once with ``interpolation`` and normalized with the digits' own pixel statistics
+    (``DIGITS_MEAN``/``DIGITS_STD``) unless ``mean``/``std`` are given.
+    """
+    check_split(split)
+    in_chans = _check_in_chans(in_chans)
+    size = to_hw(img_size)
+    mode = _interpolation(interpolation)
+    mean, std = _stats(mean, std, in_chans, ((DIGITS_MEAN,), (DIGITS_STD,)))
+    images, labels = _digits_arrays()
+    train_idx, test_idx = digits_split(labels, test_fraction, seed)
+    idx = train_idx if split == "train" else test_idx
+    x = torch.from_numpy(images[idx]).unsqueeze(1)  # (N, 1, 8, 8)
+    x = F.interpolate(x, size=size, mode=interpolation, align_corners=False).clamp_(0, 1)  # (N, 1, H, W)
+    augment = split == "train" if augment is None else augment
+    aug = None
+    if augment:
+        steps = [T.RandomResizedCrop(size, scale=_check_scale(scale), interpolation=mode, antialias=True)]
+        if hflip:
+            steps.append(T.RandomHorizontalFlip())
+        aug = T.Compose(steps)
+    return DigitsDataset(x, torch.from_numpy(labels[idx]), idx, in_chans, mean, std, aug)
