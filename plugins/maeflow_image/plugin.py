@@ -1,6 +1,7 @@
 """Registration of the image plugin's components (loaded through the ``maeflow`` entry point)."""
 
 from maeflow import hookimpl
+from maeflow_image.data import digits, image_folder
 from maeflow_image.formats import HuggingFaceViTMAEFormat, OfficialMAEFormat, TimmViTFormat
 from maeflow_image.presets import PRESETS
 from maeflow_image.tokenizer import PatchTokenizer
@@ -16,3 +17,5 @@ def maeflow_register(registry):
     registry.checkpoint_format("hf", HuggingFaceViTMAEFormat())
     registry.checkpoint_format("timm", TimmViTFormat())
     registry.visualizer("image", image_reconstruction_figure)
+    registry.dataset("digits", digits)
+    registry.dataset("image_folder", image_folder)
