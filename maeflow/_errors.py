@@ -11,7 +11,6 @@ def unknown_name_message(what: str, name: str, valid: Iterable[str]) -> str:
     valid = sorted(valid)
     msg = f"unknown {what} {name!r}"
     close = difflib.get_close_matches(str(name), valid, n=1, cutoff=0.6)
-    if close:
-        msg += f": did you mean {close[0]!r}?"
+    msg += f": did you mean {close[0]!r}?" if close else "."
     shown = ", ".join(valid) if valid else "(none registered)"
     return f"{msg} Valid names: {shown}"

@@ -1,0 +1,94 @@
+"""Shared nn: attention backends agree with math, sin-cos tables, blocks."""
+
+import math
+
+import pytest
+import torch
+
+from maeflow.nn import Block, attention, math_attention, resolve_backend, sincos_1d, sincos_2d, sincos_3d
+from maeflow.nn.attention import xformers_available
+
+
+def runnable_backends(device):
+    names = ["math", "sdpa", "auto"]
+    if device.type == "cuda" and xformers_available()[0]:
+        names.append("xformers")
+    return names
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5, 8), (1, 2, 17, 16)])
+def test_every_runnable_backend_agrees_with_math(shape):
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(*shape, generator=g).to(device) for _ in range(3))
+    ref = math_attention(q, k, v)
+    for name in runnable_backends(device):
+        out = attention(q, k, v, backend=name)
+        torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5, msg=f"backend {name}")
+
+
+def test_masked_attention_agrees_with_math():
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 6, 8, generator=g) for _ in range(3))
+    mask = torch.rand(6, 6, generator=g) > 0.3
+    mask |= torch.eye(6, dtype=torch.bool)
+    torch.testing.assert_close(attention(q, k, v, "sdpa", mask), math_attention(q, k, v, mask), atol=1e-5, rtol=1e-5)
+
+
+def test_math_attention_is_softmax_qk_v():
+    q = torch.tensor([[[[1.0, 0.0]]]])
+    k = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
+    v = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    w = torch.softmax(torch.tensor([1 / math.sqrt(2), 0.0]), 0)
+    assert torch.allclose(math_attention(q, k, v)[0, 0, 0], w[0] * v[0, 0, 0] + w[1] * v[0, 0, 1])
+
+
+def test_backend_resolution_on_cpu():
+    cpu = torch.device("cpu")
+    assert resolve_backend("auto", cpu) == "sdpa"
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        resolve_backend("xformers", cpu)
+    with pytest.raises(ValueError, match="unknown attention backend 'flash'"):
+        resolve_backend("flash", cpu)
+
+
+def test_auto_falls_back_without_cuda_and_says_why():
+    ok, reason = xformers_available()
+    if not torch.cuda.is_available():
+        assert not ok and "CUDA" in reason
+
+
+def test_sincos_1d_values():
+    table = sincos_1d(4, torch.arange(3))
+    # omega = [1, 1/100]; first half sin, second half cos
+    expect = torch.tensor([[math.sin(p), math.sin(p / 100), math.cos(p), math.cos(p / 100)] for p in range(3)])
+    torch.testing.assert_close(table, expect)
+
+
+def test_sincos_2d_puts_columns_first_like_the_reference():
+    table = sincos_2d(8, (2, 3))  # tokens row-major over (h=2, w=3)
+    assert table.shape == (6, 8)
+    cols = torch.tensor([0, 1, 2, 0, 1, 2])
+    rows = torch.tensor([0, 0, 0, 1, 1, 1])
+    torch.testing.assert_close(table[:, :4], sincos_1d(4, cols))
+    torch.testing.assert_close(table[:, 4:], sincos_1d(4, rows))
+
+
+def test_sincos_3d_shapes_and_time_channels():
+    table = sincos_3d(16, (2, 2, 3), temporal_dim=4)
+    assert table.shape == (12, 16)
+    torch.testing.assert_close(table[:6, :4], sincos_1d(4, torch.zeros(6)))  # t = 0
+    torch.testing.assert_close(table[6:, 4:], sincos_2d(12, (2, 3)))
+    with pytest.raises(ValueError, match="divisible by 4"):
+        sincos_2d(6, (2, 2))
+
+
+def test_block_is_pre_norm_residual_and_names_match_vit():
+    blk = Block(16, 2, mlp_ratio=2.0, qkv_bias=False, norm_eps=1e-6)
+    names = set(dict(blk.named_parameters()))
+    assert {"norm1.weight", "attn.qkv.weight", "attn.proj.weight", "norm2.weight", "mlp.fc1.weight", "mlp.fc2.bias"} <= names
+    assert "attn.qkv.bias" not in names
+    assert blk.norm1.eps == 1e-6 and blk.mlp.fc1.out_features == 32
+    x = torch.randn(2, 5, 16)
+    h = x + blk.attn(blk.norm1(x))
+    torch.testing.assert_close(blk(x), h + blk.mlp(blk.norm2(h)))

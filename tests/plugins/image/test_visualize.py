@@ -1,0 +1,52 @@
+"""Reconstruction figure and its CLI."""
+
+import torch
+
+import maeflow
+from maeflow.cli import main
+from maeflow.visualize import visualize
+
+
+def test_figure_is_written(tmp_path):
+    model = maeflow.create_model("mae_vit_test")
+    path = visualize(model, None, tmp_path / "r.png", num_samples=2)
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_visualizer_marks_untrained_decoder(tmp_path, monkeypatch):
+    import maeflow_image.visualize as viz
+
+    texts = []
+    real = viz.image_reconstruction_figure
+
+    def spy(*args, **kwargs):
+        import matplotlib.axes
+
+        orig = matplotlib.axes.Axes.text
+        monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda self, *a, **k: texts.append(a[2]) or orig(self, *a, **k))
+        return real(*args, **kwargs)
+
+    model = maeflow.create_model("mae_vit_test")
+    x = model.tokenizer.example_inputs(2)
+    out = model(x)
+    spy(model, x, out, str(tmp_path / "a.png"), decoder_trained=False)
+    assert any("decoder untrained" in t for t in texts)
+
+
+def test_visualize_cli_with_encoder_only_checkpoint(tmp_path, capsys, caplog):
+    model = maeflow.create_model("mae_vit_test")
+    sd = {k: v for k, v in maeflow.export_state_dict(model, "mae").items() if not k.startswith(("decoder", "mask_token"))}
+    torch.save({"model": sd}, tmp_path / "enc.pth")
+    out = tmp_path / "fig.png"
+    with caplog.at_level("WARNING"):
+        rc = main(["visualize", str(tmp_path / "enc.pth"), "--model", "mae_vit_test", "-o", str(out), "-n", "2"])
+    assert rc == 0 and out.exists()
+    assert "decoder has no trained weights" in caplog.text
+
+
+def test_visualize_cli_with_maeflow_checkpoint(tmp_path):
+    model = maeflow.create_model("mae_vit_test")
+    maeflow.save_model(model, tmp_path / "m.pt")
+    assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(tmp_path / "m.png"), "-n", "1"]) == 0
+    assert (tmp_path / "m.png").exists()
