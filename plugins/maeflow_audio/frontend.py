@@ -1,0 +1,232 @@
+"""Waveforms → normalized log-mel spectrograms, the Audio-MAE way.
+
+The chain (``AudioFrontend``), per clip:
+
+1. mono mixdown (mean over channels) and resampling to the model's rate
+   (``torchaudio.functional.resample``; logged once per source rate);
+2. subtract the waveform's mean;
+3. Kaldi-compatible log-mel filterbank, ``torchaudio.compliance.kaldi.fbank(htk_compat=True,
+   use_energy=False, window_type="hanning", dither=0.0, frame_length=25, frame_shift=10,
+   num_mel_bins=F)`` → (frames, F);
+4. pad with zeros (in log-mel units) at the end, or crop the end, to ``target_frames``;
+5. ``(x − mean) / (2·std)`` with dataset constants (:data:`NORM_STATS`; AudioSet's by default).
+
+The front end runs in the data pipeline (a dataset's ``__getitem__``, hence in DataLoader
+workers); the model itself takes the result, shaped (B, 1, T, F).
+
+Empty and silent input: a clip with fewer samples than one 25 ms window (including an empty
+one) has no frames, so its spectrogram is all padding (log-mel 0, i.e. ``−mean/(2·std)`` after
+normalization) and a warning is logged. A silent (all-zero) clip gives the filterbank's floor,
+``log(float32 eps) ≈ −15.94`` in every bin, before normalization. Neither produces NaN.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchaudio.compliance.kaldi as kaldi
+import torchaudio.functional as AF
+
+log = logging.getLogger(__name__)
+
+# (mean, std) of the log-mel filterbank over each dataset, as published with Audio-MAE;
+# "synthetic_sounds" was measured on this plugin's generated dataset (tests check it still fits)
+NORM_STATS: dict[str, tuple[float, float]] = {
+    "audioset": (-4.2677393, 4.5689974),
+    "esc50": (-6.6268077, 5.358466),
+    "speechcommands": (-6.845978, 5.5654526),
+    "synthetic_sounds": (-7.2, 4.6),
+}
+# frames per clip in the Audio-MAE recipes (10 s AudioSet, 5 s ESC-50, 1 s Speech Commands)
+TARGET_FRAMES: dict[str, int] = {"audioset": 1024, "esc50": 512, "speechcommands": 128}
+
+FRAME_LENGTH_MS = 25.0
+FRAME_SHIFT_MS = 10.0
+_logged_rates: set[tuple[int, int]] = set()
+
+
+def resolve_stats(stats: str | tuple[float, float] | list[float]) -> tuple[float, float]:
+    """A dataset name from :data:`NORM_STATS` or an explicit ``(mean, std)``."""
+    if isinstance(stats, str):
+        key = stats.lower().replace("-", "").replace("_", "")
+        for name, value in NORM_STATS.items():
+            if name.replace("_", "") == key:
+                return value
+        raise ValueError(f"unknown normalization stats {stats!r}; use one of {', '.join(NORM_STATS)} or (mean, std)")
+    mean, std = (float(v) for v in stats)
+    if not std > 0:
+        raise ValueError(f"normalization std must be positive, got {std}")
+    return mean, std
+
+
+def window_samples(sample_rate: int) -> int:
+    return int(sample_rate * FRAME_LENGTH_MS / 1000)
+
+
+def hop_samples(sample_rate: int) -> int:
+    return int(sample_rate * FRAME_SHIFT_MS / 1000)
+
+
+def frames_to_samples(frames: int, sample_rate: int) -> int:
+    """Samples a clip needs to give exactly ``frames`` filterbank frames."""
+    return (frames - 1) * hop_samples(sample_rate) + window_samples(sample_rate)
+
+
+def to_mono(waveform: torch.Tensor) -> torch.Tensor:
+    """(samples,) or (channels, samples) → (samples,), averaging channels."""
+    if waveform.ndim == 1:
+        return waveform
+    if waveform.ndim == 2:
+        return waveform.mean(dim=0)
+    raise ValueError(f"expected a waveform shaped (samples,) or (channels, samples), got {tuple(waveform.shape)}")
+
+
+def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """``waveform`` (..., samples) from ``orig_rate`` to ``new_rate`` (logged once per pair)."""
+    if orig_rate <= 0:
+        raise ValueError(f"sample rate must be positive, got {orig_rate}")
+    if orig_rate == new_rate:
+        return waveform
+    if (orig_rate, new_rate) not in _logged_rates:
+        _logged_rates.add((orig_rate, new_rate))
+        log.info("resampling audio from %d Hz to the model's %d Hz", orig_rate, new_rate)
+    return AF.resample(waveform, orig_rate, new_rate)
+
+
+def log_mel(waveform: torch.Tensor, sample_rate: int, num_mel_bins: int = 128) -> torch.Tensor:
+    """Mean-subtracted mono waveform (samples,) → Kaldi log-mel filterbank (frames, num_mel_bins).
+
+    Fewer samples than one window give zero frames, (0, num_mel_bins).
+    """
+    wav = waveform.float()
+    wav = wav - wav.mean() if wav.numel() else wav
+    if wav.numel() < window_samples(sample_rate):
+        return wav.new_zeros(0, num_mel_bins)
+    return kaldi.fbank(
+        wav[None], htk_compat=True, sample_frequency=sample_rate, use_energy=False, window_type="hanning",
+        num_mel_bins=num_mel_bins, dither=0.0, frame_length=FRAME_LENGTH_MS, frame_shift=FRAME_SHIFT_MS,
+    )  # fmt: skip
+
+
+def pad_or_crop(spec: torch.Tensor, target_frames: int) -> torch.Tensor:
+    """(frames, F) → (target_frames, F): zeros appended at the end, or the end cut off."""
+    n = spec.shape[0]
+    if n < target_frames:
+        return torch.cat([spec, spec.new_zeros(target_frames - n, spec.shape[1])], dim=0)
+    return spec[:target_frames]
+
+
+@dataclass(frozen=True)
+class AudioFrontend:
+    """Waveform(s) → normalized spectrograms (B, 1, target_frames, num_mel_bins).
+
+    ``stats`` is a :data:`NORM_STATS` name or an explicit ``(mean, std)``.
+    """
+
+    sample_rate: int = 16000
+    num_mel_bins: int = 128
+    target_frames: int = 1024
+    stats: str | tuple[float, float] = "audioset"
+
+    def __post_init__(self):
+        if self.sample_rate <= 0 or self.num_mel_bins <= 0 or self.target_frames <= 0:
+            raise ValueError(
+                f"sample_rate, num_mel_bins and target_frames must be positive, got "
+                f"{self.sample_rate}, {self.num_mel_bins}, {self.target_frames}"
+            )
+        resolve_stats(self.stats)
+
+    @property
+    def mean_std(self) -> tuple[float, float]:
+        return resolve_stats(self.stats)
+
+    @property
+    def clip_samples(self) -> int:
+        """Samples that fill ``target_frames`` exactly."""
+        return frames_to_samples(self.target_frames, self.sample_rate)
+
+    def spectrogram(self, waveform: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
+        """One clip, (samples,) or (channels, samples) → (1, target_frames, num_mel_bins)."""
+        wav = to_mono(torch.as_tensor(waveform))
+        wav = resample(wav.float(), sample_rate or self.sample_rate, self.sample_rate)
+        spec = log_mel(wav, self.sample_rate, self.num_mel_bins)
+        if spec.shape[0] == 0:
+            log.warning("audio clip of %d samples is shorter than one %g ms frame: spectrogram is all padding",
+                        wav.numel(), FRAME_LENGTH_MS)  # fmt: skip
+        mean, std = self.mean_std
+        spec = (pad_or_crop(spec, self.target_frames) - mean) / (2 * std)
+        return spec[None]  # (1, T, F)
+
+    def __call__(self, waveforms: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
+        """A batch of mono clips (B, samples) → (B, 1, T, F); a single clip (samples,) → (1, 1, T, F)."""
+        waveforms = torch.as_tensor(waveforms)
+        if waveforms.ndim == 1:
+            waveforms = waveforms[None]
+        if waveforms.ndim != 2:
+            raise ValueError(f"expected waveforms shaped (B, samples), got {tuple(waveforms.shape)}")
+        return torch.stack([self.spectrogram(w, sample_rate) for w in waveforms])
+
+    def from_file(self, path: str | os.PathLike) -> torch.Tensor:
+        """An audio file (any channel count and rate) → (1, T, F)."""
+        wav, sr = load_audio(path)
+        return self.spectrogram(wav, sr)
+
+    def denormalize(self, spec: torch.Tensor) -> torch.Tensor:
+        """Normalized spectrogram → log-mel values (for display)."""
+        mean, std = self.mean_std
+        return spec * (2 * std) + mean
+
+
+def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
+    """Read an audio file → (waveform (channels, samples) float32, sample_rate).
+
+    soundfile first (wav, flac, ogg, ...), then torchaudio's reader, then PyAV for anything else
+    they cannot decode. Raises ``ValueError`` naming the file when no reader can decode it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file not found: {path}")
+    errors = []
+    try:
+        import soundfile as sf
+
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+        return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
+    except Exception as exc:
+        errors.append(f"soundfile: {exc}")
+    try:
+        import torchaudio
+
+        wav, sr = torchaudio.load(str(path))
+        return wav.float(), int(sr)
+    except Exception as exc:
+        errors.append(f"torchaudio: {type(exc).__name__}: {exc}")
+    try:
+        return _load_with_av(path)
+    except Exception as exc:
+        errors.append(f"av: {type(exc).__name__}: {exc}")
+    raise ValueError(f"cannot decode audio file {path} ({'; '.join(errors)})")
+
+
+def _load_with_av(path: Path) -> tuple[torch.Tensor, int]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = next(s for s in container.streams if s.type == "audio")
+        chunks = []
+        for frame in container.decode(stream):
+            arr = frame.to_ndarray()  # (channels, samples), or (1, samples·channels) when interleaved
+            if frame.format.is_packed:
+                arr = arr.reshape(-1, len(frame.layout.channels)).T
+            if np.issubdtype(arr.dtype, np.integer):  # PCM integers → [-1, 1]
+                arr = arr / float(np.iinfo(arr.dtype).max)
+            chunks.append(arr.astype(np.float32))
+        rate = stream.rate
+    if not chunks:
+        raise ValueError("no audio frames")
+    return torch.from_numpy(np.concatenate(chunks, axis=1)), int(rate)

@@ -1,0 +1,97 @@
+"""Reconstruction figure for spectrograms: per sample, original | masked | reconstruction |
+reconstruction with the visible patches pasted back. Time runs left to right, frequency (mel
+bins) bottom to top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from maeflow import MAEOutput
+
+
+def _to_display(spec: torch.Tensor, mean: float | None, std: float | None):
+    """(1, T, F) normalized spectrogram → (F, T) numpy, in log-mel units when mean/std are given."""
+    spec = spec.detach().float().cpu()[0]
+    if mean is not None and std is not None:
+        spec = spec * (2 * std) + mean  # undo the front end's (x − mean) / (2·std)
+    return spec.T.numpy()
+
+
+def spectrogram_reconstruction_figure(
+    model,
+    inputs: torch.Tensor,
+    output: MAEOutput,
+    path: str | Path,
+    mean: float | None = None,
+    std: float | None = None,
+    frame_shift_ms: float | None = None,
+    max_samples: int = 4,
+    decoder_trained: bool = True,
+    title: str | None = None,
+) -> str:
+    """Write a PNG, one row per sample. ``mean``/``std`` (the front end's dataset constants)
+    show log-mel values instead of normalized ones; ``frame_shift_ms`` labels the time axis in
+    seconds. Masked patches are blank in the "masked" panel. With norm-pix targets,
+    predictions are de-normalized with each patch's own statistics (the figure says so);
+    ``decoder_trained=False`` (an encoder-only checkpoint) shows a notice instead."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    tok = model.tokenizer
+    n = min(max_samples, inputs.shape[0])
+    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
+    targets = output.tokens.targets[:n].detach().float().cpu()
+    recon = model.reconstruct(output)[:n].detach().float().cpu()
+    original = inputs[:n].detach().float().cpu()
+    masked = tok.untokenize(targets * (1 - mask))
+    blank = tok.untokenize(mask.expand_as(targets)).bool()  # (n, 1, T, F), True where masked
+    recon_img = tok.untokenize(recon)
+    pasted = tok.untokenize(targets * (1 - mask) + recon * mask)
+
+    T = original.shape[2]
+    extent = None
+    xlabel = "frame"
+    if frame_shift_ms:
+        extent = (0, T * frame_shift_ms / 1000, 0, original.shape[3])
+        xlabel = "time (s)"
+    vmin = float(np.percentile(_to_display(original, mean, std), 1))
+    vmax = float(np.percentile(_to_display(original, mean, std), 99.5))
+
+    cols = ["original", "masked", "reconstruction", "reconstruction + visible"]
+    fig, axes = plt.subplots(n, 4, figsize=(4 * 3.0, n * 1.9), squeeze=False)
+    for i in range(n):
+        panels = [original[i], masked[i], recon_img[i], pasted[i]]
+        for j, (ax, spec) in enumerate(zip(axes[i], panels)):
+            if i == 0:
+                ax.set_title(cols[j], fontsize=9)
+            if i == n - 1:
+                ax.set_xlabel(xlabel, fontsize=8)
+            if j == 0:
+                ax.set_ylabel("mel bin", fontsize=8)
+            ax.tick_params(labelsize=7)
+            if j >= 2 and not decoder_trained:
+                ax.text(0.5, 0.5, "decoder untrained (encoder-only checkpoint)", ha="center", va="center",
+                        fontsize=8, transform=ax.transAxes)  # fmt: skip
+                continue
+            img = _to_display(spec, mean, std)
+            if j == 1:
+                img = np.ma.masked_where(_to_display(blank[i].float(), None, None) > 0.5, img)
+            ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                      extent=extent, interpolation="nearest")  # fmt: skip
+    ratio = output.mask.float().mean().item()
+    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
+    lines = [title or f"{model.model_name or 'Audio-MAE'} spectrogram reconstructions, {ratio:.0%} masked"]
+    if normed and decoder_trained:
+        lines.append("predictions de-normalized with each patch's own mean/std (norm-pix targets)")
+    fig.suptitle("\n".join(lines), fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
