@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("maeflow.cli.plugins", "list installed plugins and what each registered"),
     "convert": ("maeflow.cli.convert", "write a checkpoint in another layout (MAE, Hugging Face, timm)"),
     "visualize": ("maeflow.cli.visualize", "write a reconstruction figure for a checkpoint"),
+    "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
 }
 
 

@@ -1,0 +1,276 @@
+"""Measuring one bench entry: build, count FLOPs, train a few steps, time them, probe.
+
+:func:`run_entry` returns a flat result mapping (see :data:`RESULT_FIELDS`); it raises on
+failure, and the runner turns the exception into a failed row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import resource
+import statistics
+import sys
+import time
+from typing import Any
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
+
+from maeflow.bench.config import BenchEntry, DataSpec
+from maeflow.bench.subjects import SUBJECTS
+
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+# every field a result carries; numbers, or a string beginning "n/a" saying why not
+RESULT_FIELDS: tuple[str, ...] = (
+    "name", "kind", "preset", "data", "batch", "steps", "warmup", "precision", "attention", "compile",
+    "optimizer", "device", "status", "error", "params", "tokens_per_sample", "visible_tokens_per_sample",
+    "flops_per_sample", "step_time_ms", "samples_per_s", "tokens_per_s", "tflops", "peak_mem_mb",
+    "peak_mem_kind", "final_loss", "baseline_loss", "baseline_kind", "probe", "vs_hf", "vs_hf_peak_mem", "wall_s",
+)  # fmt: skip
+
+
+def _cpu_sdpa_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_flop_count(query, key, value)
+
+
+def _cpu_sdpa_backward_flop(grad_out, query, key, value, *args, out_shape=None, **kwargs) -> int:
+    return sdpa_backward_flop_count(grad_out, query, key, value)
+
+
+def _flop_mapping() -> dict[Any, Any]:
+    """FlopCounterMode knows SDPA's CUDA kernels but not the CPU flash kernel; count it the same
+    way (two matmuls forward, four backward) so CPU and GPU counts agree."""
+    aten = torch.ops.aten
+    mapping = {}
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu"):
+        mapping[aten._scaled_dot_product_flash_attention_for_cpu] = _cpu_sdpa_flop
+    if hasattr(aten, "_scaled_dot_product_flash_attention_for_cpu_backward"):
+        mapping[aten._scaled_dot_product_flash_attention_for_cpu_backward] = _cpu_sdpa_backward_flop
+    return mapping
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def _autocast(device: torch.device, precision: str):
+    dtype = DTYPES[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def count_flops(subject, inputs: torch.Tensor, device: torch.device, precision: str) -> tuple[int, int]:
+    """Forward+backward FLOPs of ``inputs`` (B samples) counted by ``FlopCounterMode`` on the
+    eager model, and the visible tokens per sample seen on the way. Gradients are cleared."""
+    module = subject.module
+    module.train()
+    with subject.counting_backend(), FlopCounterMode(display=False, custom_mapping=_flop_mapping()) as counter:
+        with _autocast(device, precision):
+            loss, aux = subject.loss(module, inputs)
+        loss.backward()
+    visible = subject.visible_tokens(aux)
+    module.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops()), visible
+
+
+def build_optimizer(subject, entry: BenchEntry, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW with no weight decay on biases, norms, tokens and positional tables; the fused
+    kernel on CUDA (``fused: auto``)."""
+    spec = entry.optimizer
+    no_decay = subject.no_weight_decay()
+    decay, rest = [], []
+    for n, p in subject.module.named_parameters():
+        if p.requires_grad:
+            (rest if n in no_decay else decay).append(p)
+    fused = device.type == "cuda" if spec.fused == "auto" else bool(spec.fused)
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=spec.lr, betas=tuple(spec.betas), fused=fused)
+
+
+def _dataset_batches(spec: DataSpec, model, batch: int, seed: int, device: torch.device):
+    """Endless batches of inputs from a registered dataset (labels dropped)."""
+    from maeflow.data import build_dataloader, build_dataset
+
+    dataset = build_dataset(spec.dataset, "train", model=model, **spec.options)
+    if len(dataset) < batch:
+        raise ValueError(f"dataset {spec.dataset!r} has {len(dataset)} items, fewer than the batch ({batch})")
+    loader = build_dataloader(dataset, batch, shuffle=True, num_workers=spec.workers, drop_last=True, seed=seed)
+    while True:
+        for inputs, _ in loader:
+            yield inputs.to(device, non_blocking=True)
+
+
+def peak_memory(device: torch.device) -> tuple[float, str]:
+    """Peak memory in MiB and what it is: the CUDA allocator's maximum, or this process's peak RSS."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max allocated"
+    if sys.platform.startswith("win"):
+        import psutil
+
+        return psutil.Process().memory_info().peak_wset / 2**20, "peak RSS"
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return rss * scale / 2**20, "peak RSS"
+
+
+PROBE_METRICS = ("knn_top1", "linear_top1")
+
+
+def _probe_datasets(spec: DataSpec, model) -> tuple[Any, Any]:
+    """The labelled train/test splits, without augmentation (the probes' convention)."""
+    from maeflow.data import build_dataset, builder_options
+    from maeflow.plugins import registry
+
+    options = dict(spec.options)
+    accepted = builder_options(registry("dataset").get(spec.dataset))
+    if accepted is None or "augment" in accepted:
+        options["augment"] = False
+    return (build_dataset(spec.dataset, "train", model=model, **options),
+            build_dataset(spec.dataset, "test", model=model, **options))  # fmt: skip
+
+
+def run_probe(subject, entry: BenchEntry, initial_state: dict[str, torch.Tensor], device: torch.device):
+    """kNN / linear-probe top-1 (percent) of the pretrained encoder next to the same encoder at
+    its initial (random) weights, through ``maeflow.eval.evaluate_encoder``."""
+    try:
+        from maeflow.eval import evaluate_encoder
+    except ImportError:
+        return "n/a: probes unavailable (maeflow.eval.evaluate_encoder is not installed)"
+    model = subject.module
+    train, test = _probe_datasets(entry.probe_source, model)
+    options = {"device": device, **entry.probe_options}
+    dtype = DTYPES[entry.precision]
+    if dtype is not None:
+        options.setdefault("autocast_dtype", dtype)
+    trained = evaluate_encoder(model, train, test, **options)
+    trained_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(initial_state)
+    random_init = evaluate_encoder(model, train, test, **options)
+    model.load_state_dict(trained_state)
+    out: dict[str, Any] = {}
+    for key in PROBE_METRICS:
+        out[key] = float(trained[key])
+        out[f"random_init_{key}"] = float(random_init[key])
+    out["num_train"], out["num_test"] = int(trained["num_train"]), int(trained["num_test"])
+    return out
+
+
+def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None = None) -> dict[str, Any]:
+    """Measure one entry; returns the filled result mapping (``status="ok"``)."""
+    started = time.perf_counter()
+    if threads:
+        torch.set_num_threads(threads)
+    device = resolve_device(device_name)
+    torch.manual_seed(entry.seed)
+    subject = SUBJECTS[entry.kind](entry.preset, dict(entry.args), entry.attention)
+    module = subject.module.to(device)
+    params = sum(p.numel() for p in module.parameters() if p.requires_grad)  # fixed tables excluded
+    gen = torch.Generator().manual_seed(entry.seed)
+
+    if isinstance(entry.data, DataSpec):
+        batches = _dataset_batches(entry.data, module, entry.batch, entry.seed, device)
+        first = next(batches)
+    else:
+        # made once, on the device: the model alone is measured
+        first = subject.example_inputs(entry.batch, generator=gen).to(device)
+        batches = None
+
+    # the probes' random-init reference: the weights before any update
+    initial_state = {k: v.detach().clone() for k, v in module.state_dict().items()} if entry.probe else {}
+
+    count_batch = min(entry.flop_batch, first.shape[0])
+    flops, visible = count_flops(subject, first[:count_batch], device, entry.precision)
+    flops_per_sample = flops / count_batch
+
+    optimizer = build_optimizer(subject, entry, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=entry.precision == "fp16")
+    step_module = torch.compile(module) if entry.compile else module
+    module.train()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    times: list[float] = []
+    losses: list[float] = []
+    baselines: list[float] = []
+    inputs = first
+    for step in range(entry.steps):
+        if batches is not None and step > 0:
+            inputs = next(batches)
+        _sync(device)
+        t0 = time.perf_counter()
+        with _autocast(device, entry.precision):
+            loss, aux = subject.loss(step_module, inputs)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        _sync(device)
+        elapsed = time.perf_counter() - t0
+        if step >= entry.warmup:
+            times.append(elapsed)
+        if step >= entry.steps - entry.loss_window:
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise FloatingPointError(f"loss became {value} at step {step}")
+            losses.append(value)
+            baselines.append(float(subject.baseline(aux)))
+    peak_mb, peak_kind = peak_memory(device)
+
+    step_s = statistics.median(times)
+    samples_per_s = entry.batch / step_s
+    tokens = subject.num_tokens()
+    probe: Any = "n/a: not asked for (probe: false)"
+    if entry.probe:
+        probe = run_probe(subject, entry, initial_state, device)
+
+    return {
+        "name": entry.name,
+        "kind": entry.kind,
+        "preset": entry.preset,
+        "data": "synthetic" if isinstance(entry.data, str) else entry.data.dataset,
+        "batch": entry.batch,
+        "steps": entry.steps,
+        "warmup": entry.warmup,
+        "precision": entry.precision,
+        "attention": subject.attention,
+        "compile": entry.compile,
+        "optimizer": "AdamW (fused)" if optimizer.defaults.get("fused") else "AdamW",
+        "device": _device_label(device),
+        "status": "ok",
+        "error": "",
+        "params": params,
+        "tokens_per_sample": tokens,
+        "visible_tokens_per_sample": visible,
+        "flops_per_sample": flops_per_sample,
+        "step_time_ms": step_s * 1e3,
+        "samples_per_s": samples_per_s,
+        "tokens_per_s": samples_per_s * tokens,
+        "tflops": flops_per_sample * samples_per_s / 1e12,
+        "peak_mem_mb": peak_mb,
+        "peak_mem_kind": peak_kind,
+        "final_loss": statistics.fmean(losses),
+        "baseline_loss": statistics.fmean(baselines),
+        "baseline_kind": subject.baseline_kind(),
+        "probe": probe,
+        "vs_hf": "n/a: no matching hf_vitmae entry",
+        "vs_hf_peak_mem": "n/a: no matching hf_vitmae entry",
+        "wall_s": time.perf_counter() - started,
+    }
+
+
+def _device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
