@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("maeflow.cli.plugins", "list installed plugins and what each registered"),
     "convert": ("maeflow.cli.convert", "write a checkpoint in another layout (MAE, Hugging Face, timm)"),
     "visualize": ("maeflow.cli.visualize", "write a reconstruction figure for a checkpoint"),
+    "train": ("maeflow.cli.train", "pretrain from a YAML config (key=value overrides; torchrun for several processes)"),
+    "demo": ("maeflow.cli.demo", "pretrain the tiny demo image MAE on digits and compare probes with random init"),
     "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
 }
 

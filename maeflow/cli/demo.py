@@ -1,0 +1,68 @@
+"""``maeflow demo``: pretrain the demo image MAE end to end and show that it learned something.
+
+Runs ``configs/image/demo.yaml`` (a tiny ViT on scikit-learn's digits, nothing downloaded):
+training with checkpoints and a metrics log, a reconstruction figure, then kNN and linear-probe
+top-1 on held-out digits for the pretrained encoder next to a randomly initialized one.
+
+    maeflow demo
+    maeflow demo train.epochs=2 run.output_dir=runs/demo-short
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "image" / "demo.yaml"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. train.epochs=2")
+    parser.add_argument("--config", default=str(DEMO_CONFIG), help="config to run (default: configs/image/demo.yaml)")
+
+
+def comparison_table(results: dict[str, float]) -> str:
+    """The pretrained vs random-init probe numbers as a small table."""
+    rows = [("pretrained MAE", results.get("knn_top1"), results.get("linear_top1")),
+            ("random init", results.get("random_knn_top1"), results.get("random_linear_top1"))]  # fmt: skip
+
+    def cell(v):
+        return f"{v:>13.1f}" if v is not None else f"{'-':>13}"
+
+    lines = [f"{'encoder':<16}{'kNN top-1 %':>13}{'linear top-1 %':>16}"]
+    lines += [f"{name:<16}{cell(k)}{cell(lin):>16}" for name, k, lin in rows]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from maeflow.cli import UserError
+    from maeflow.cli.train import report
+    from maeflow.config import check_registered, load_config
+    from maeflow.train import NonFiniteLossError, build_trainer
+
+    start = time.perf_counter()
+    cfg = load_config(args.config, ["eval.final=true", "eval.compare_random_init=true", *args.overrides])
+    check_registered(cfg)
+    print(f"maeflow demo: {cfg.model.name} on {cfg.data.name}, {cfg.train.epochs} epochs -> {cfg.run.output_dir}")
+    try:
+        result = build_trainer(cfg).fit()
+    except NonFiniteLossError as exc:
+        raise UserError(str(exc)) from None
+    report(result)
+    if result.interrupted:
+        print(f"interrupted ({result.interrupted}); run `maeflow demo` again to resume")
+        return 130
+    print()
+    print(f"held-out {cfg.eval.dataset or cfg.data.name} (test split), frozen encoder features:")
+    print(comparison_table(result.eval))
+    knn, lin = result.eval.get("knn_top1"), result.eval.get("linear_top1")
+    rknn, rlin = result.eval.get("random_knn_top1"), result.eval.get("random_linear_top1")
+    if None not in (knn, lin, rknn, rlin):
+        won = knn > rknn and lin > rlin
+        print(
+            "pretraining beats random initialization on both probes"
+            if won
+            else "pretraining did NOT beat random initialization on both probes: train longer (train.epochs=...)"
+        )
+    print(f"wall time: {time.perf_counter() - start:.0f} s")
+    return 0

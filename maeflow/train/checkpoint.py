@@ -1,0 +1,147 @@
+"""Trainer checkpoints: maeflow's model payload plus everything needed to resume exactly.
+
+A checkpoint is a dict of tensors and primitives only (``torch.load(weights_only=True)``
+reads it, and so do :func:`maeflow.load_checkpoint` / :func:`maeflow.model_from_checkpoint`)::
+
+    {"format": "maeflow", "model_name", "model_args", "model": state_dict,
+     "optimizer", "scheduler", "scaler", "rng": [per-rank states], "progress": {...},
+     "config": resolved config as plain data, "version": 1}
+
+Files are ``<dir>/step-00001234.pt``, written atomically; ``last.pt`` is a hard link to the
+newest one (a copy where links are not possible).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from maeflow.utils.io import atomic_torch_save
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+_STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's RNG states (python, numpy, torch, CUDA) as tensors and primitives."""
+    version, internal, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "python": [version, list(internal), gauss],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda)
+        else:
+            log.warning(
+                "checkpoint has CUDA RNG states for %d devices, this machine has %d; not restored",
+                len(cuda),
+                torch.cuda.device_count(),
+            )
+
+
+def nonfinite_tensors(state_dict: dict[str, torch.Tensor]) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf."""
+    return [k for k, v in state_dict.items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not torch.isfinite(v).all()]  # fmt: skip
+
+
+def step_path(directory: str | os.PathLike, step: int) -> Path:
+    return Path(directory) / f"step-{step:08d}.pt"
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[tuple[int, Path]]:
+    """``(step, path)`` of the step files in ``directory``, oldest first."""
+    d = Path(directory)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in d.iterdir():
+        m = _STEP_FILE.match(p.name)
+        if m:
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, step: int, keep_last: int) -> Path:
+    """Write ``state`` atomically as ``step-<step>.pt``, point ``last.pt`` at it, and delete all
+    but the newest ``keep_last`` step files. Refuses (ValueError) to write non-finite weights."""
+    bad = nonfinite_tensors(state["model"])
+    if bad:
+        raise ValueError(f"refusing to write a checkpoint with non-finite weights ({len(bad)} tensors, "
+                         f"e.g. {bad[0]}); the previous checkpoint is kept")  # fmt: skip
+    directory = Path(directory)
+    path = atomic_torch_save(state, step_path(directory, step))
+    _link_last(path)
+    for _, old in list_checkpoints(directory)[:-keep_last]:
+        old.unlink(missing_ok=True)
+    return path
+
+
+def _link_last(path: Path) -> None:
+    last = path.parent / "last.pt"
+    tmp = path.parent / f".last.pt.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, tmp)
+    except OSError:  # filesystems without hard links
+        shutil.copyfile(path, tmp)
+    os.replace(tmp, last)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a trainer checkpoint with ``weights_only=True``; ValueError if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ValueError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise ValueError(f"{path} is not a maeflow trainer checkpoint (no 'model' entry)")
+    return state
+
+
+def find_resumable(directory: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint in ``directory`` that loads and holds trainer state (a damaged
+    newest file is reported and the one before it used); None when there is none."""
+    directory = Path(directory)
+    candidates = [p for _, p in reversed(list_checkpoints(directory))]
+    last = directory / "last.pt"
+    if last.is_file():
+        candidates.insert(0, last)
+    for path in candidates:
+        try:
+            state = read_checkpoint(path)
+        except (ValueError, FileNotFoundError) as exc:
+            log.warning("skipping unreadable checkpoint %s: %s", path, exc)
+            continue
+        if "progress" in state and "optimizer" in state:
+            return path, state
+        log.warning("skipping %s: no trainer state inside (a model-only file)", path)
+    return None
