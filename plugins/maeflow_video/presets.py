@@ -1,0 +1,147 @@
+"""VideoMAE presets: a config dataclass, one builder, and short preset functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from maeflow import Decoder, Encoder, FixedPosEmbed, MaskedAutoencoder, apply_overrides, registry
+from maeflow_video.targets import ChannelPatchNormalizer
+from maeflow_video.tokenizer import TubeletTokenizer, video_pos_table
+
+
+@dataclass(frozen=True)
+class VideoMAEConfig:
+    """Defaults are VideoMAE ViT-B at 16×224², tubelet 2×16×16, tube masking at 0.9, decoder
+    384 wide with 4 blocks and 6 heads, no cls token, per-channel tubelet-normalized targets.
+
+    ``pos_embed``: ``"sincos_3d"`` (default; time and space coordinates apart) or
+    ``"sincos_1d"`` (VideoMAE's table over the flattened token index, which its published
+    weights were trained with — the published-model presets below use it).
+    ``masker``: ``"tube"`` or ``"random_spacetime"``. ``target_norm``: ``"channel_patch_norm"``
+    (VideoMAE), ``"patch_norm"`` (image MAE, over all t·p·p·C values) or ``"identity"``.
+    ``decoder_embed_bias``: VideoMAE's encoder-to-decoder projection has no bias.
+    """
+
+    num_frames: int = 16
+    img_size: int | tuple[int, int] = 224
+    tubelet_size: int = 2
+    patch_size: int = 16
+    in_chans: int = 3
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    norm_eps: float = 1e-6
+    cls_token: bool = False
+    decoder_embed_dim: int = 384
+    decoder_depth: int = 4
+    decoder_num_heads: int = 6
+    decoder_embed_bias: bool = False
+    mask_ratio: float = 0.9
+    masker: str = "tube"
+    target_norm: str = "channel_patch_norm"
+    pos_embed: str = "sincos_3d"
+    attention: str = "auto"
+
+
+def _normalizer(cfg: VideoMAEConfig):
+    factory = registry("target_normalizer").get(cfg.target_norm)
+    if factory is ChannelPatchNormalizer:
+        return factory(channels=cfg.in_chans)  # needs to know where one channel's values are
+    return factory()
+
+
+def build_video_mae(cfg: VideoMAEConfig) -> MaskedAutoencoder:
+    tokenizer = TubeletTokenizer(
+        cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size, cfg.in_chans, cfg.embed_dim
+    )
+    layout = tokenizer.layout
+    # VideoMAE's attention has separate q and v biases and no k bias. maeflow's fused qkv bias
+    # holds the same function with the k part at zero: a k bias adds q·b_k to every score of a
+    # query's row, softmax is invariant to that shift, so the k bias changes nothing and its
+    # gradient is zero. Checkpoints load q_bias/v_bias with zeros for k (see formats.py).
+    encoder = Encoder(
+        cfg.embed_dim, cfg.depth, cfg.num_heads,
+        pos_embed=FixedPosEmbed(video_pos_table(cfg.pos_embed, cfg.embed_dim, layout)),
+        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
+        cls_token=cfg.cls_token, attention=cfg.attention,
+    )  # fmt: skip
+    decoder = Decoder(
+        cfg.embed_dim, cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
+        out_dim=tokenizer.target_dim,
+        pos_embed=FixedPosEmbed(video_pos_table(cfg.pos_embed, cfg.decoder_embed_dim, layout)),
+        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
+        num_prefix_tokens=1 if cfg.cls_token else 0, attention=cfg.attention,
+    )  # fmt: skip
+    if not cfg.decoder_embed_bias:
+        decoder.embed = nn.Linear(cfg.embed_dim, cfg.decoder_embed_dim, bias=False)
+    model = MaskedAutoencoder(
+        tokenizer,
+        masker=registry("masker").get(cfg.masker)(),
+        encoder=encoder,
+        decoder=decoder,
+        target_normalizer=_normalizer(cfg),
+        loss=registry("loss").get("mse")(),
+        mask_ratio=cfg.mask_ratio,
+        modality="video",
+    )
+    model.init_weights("xavier")
+    model.config = cfg
+    return model
+
+
+def _preset(**defaults):
+    def builder(**overrides) -> MaskedAutoencoder:
+        return build_video_mae(apply_overrides(VideoMAEConfig(**defaults), overrides))
+
+    return builder
+
+
+# the published models use VideoMAE's 1-D table, so that its checkpoints load as trained
+_PUBLISHED = dict(pos_embed="sincos_1d")
+
+PRESETS = {
+    "videomae_vit_small_patch16": _preset(
+        embed_dim=384, depth=12, num_heads=6, decoder_embed_dim=192, decoder_num_heads=3, **_PUBLISHED
+    ),
+    "videomae_vit_base_patch16": _preset(embed_dim=768, depth=12, num_heads=12, **_PUBLISHED),
+    "videomae_vit_large_patch16": _preset(
+        embed_dim=1024, depth=24, num_heads=16, decoder_embed_dim=512, decoder_num_heads=8, **_PUBLISHED
+    ),
+    "videomae_vit_huge_patch16": _preset(
+        embed_dim=1280, depth=32, num_heads=16, decoder_embed_dim=640, decoder_num_heads=8, **_PUBLISHED
+    ),
+    # for tests: 8 frames of 32², tubelets 2×8×8 → 4×4×4 = 64 tokens, two blocks
+    "videomae_vit_test": _preset(
+        num_frames=8,
+        img_size=32,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        decoder_embed_dim=32,
+        decoder_depth=1,
+        decoder_num_heads=2,
+        **_PUBLISHED,
+    ),  # fmt: skip
+    # the spatiotemporal-MAE variant: random masking over space-time, image-MAE targets, 3-D positions
+    "videomae_vit_spacetime_test": _preset(
+        num_frames=8,
+        img_size=32,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        decoder_embed_dim=32,
+        decoder_depth=1,
+        decoder_num_heads=2,
+        decoder_embed_bias=True,
+        masker="random_spacetime",
+        target_norm="patch_norm",
+        pos_embed="sincos_3d",
+        cls_token=True,
+    ),  # fmt: skip
+}

@@ -1,0 +1,115 @@
+"""Reconstruction figure for clips: per sample, three frame strips — original | masked (removed
+tubelets grey) | reconstruction (with the visible tubelets pasted back, optionally)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from maeflow import MAEOutput
+
+MASKED_GREY = 0.5  # how removed tubelets are drawn
+
+
+def _to_display(frame: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None,
+                hidden: torch.Tensor | None = None):  # fmt: skip
+    """(C, H, W) normalized frame → (H, W[, 3]) numpy in [0, 1]; pixels where ``hidden``
+    (C, H, W) is True are drawn grey."""
+    frame = frame.detach().float().cpu()
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, dtype=frame.dtype).view(-1, 1, 1)
+        s = torch.tensor(std, dtype=frame.dtype).view(-1, 1, 1)
+        if m.shape[0] in (1, frame.shape[0]) and s.shape[0] in (1, frame.shape[0]):
+            frame = frame * s + m
+    frame = frame.clamp(0, 1)
+    if hidden is not None:
+        frame = frame.masked_fill(hidden, MASKED_GREY)
+    if frame.shape[0] == 1:
+        return frame[0].numpy()
+    if frame.shape[0] >= 3:
+        return frame[:3].permute(1, 2, 0).numpy()
+    return frame.mean(0).numpy()
+
+
+def video_reconstruction_figure(
+    model,
+    inputs: torch.Tensor,
+    output: MAEOutput,
+    path: str | Path,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    max_samples: int = 4,
+    max_frames: int = 8,
+    paste_visible: bool = False,
+    decoder_trained: bool = True,
+    title: str | None = None,
+) -> str:
+    """Write a PNG with three rows per sample (original, masked, reconstruction) and one
+    column per shown frame (``max_frames`` spread evenly over the clip).
+
+    ``inputs`` (B, C, T, H, W); ``mean``/``std`` undo the input normalization for display.
+    Predictions are de-normalized with ``model.reconstruct(output)`` (each tubelet's own
+    statistics for normalized targets; the figure says so). ``paste_visible`` shows the
+    visible tubelets' true values in the reconstruction row. ``decoder_trained=False`` (an
+    encoder-only checkpoint) shows a notice instead of reconstructions.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tok = model.tokenizer
+    n = min(max_samples, inputs.shape[0])
+    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
+    targets = output.tokens.targets[:n].detach().float().cpu()  # (n, L, P) raw
+    recon_tokens = model.reconstruct(output)[:n].detach().float().cpu()  # raw target space
+    if paste_visible:
+        recon_tokens = targets * (1 - mask) + recon_tokens * mask
+    original = inputs[:n].detach().float().cpu()  # (n, C, T, H, W)
+    masked = tok.untokenize(targets)
+    hidden = tok.untokenize(mask.expand_as(targets)) > 0.5  # (n, C, T, H, W), True = removed pixel
+    recon = tok.untokenize(recon_tokens)
+
+    T = original.shape[2]
+    frames = torch.linspace(0, T - 1, steps=min(max_frames, T)).round().long().unique().tolist()
+    rows = ["original", "masked", "reconstruction" + (" + visible" if paste_visible else "")]
+    fig, axes = plt.subplots(3 * n, len(frames), figsize=(len(frames) * 1.3, 3 * n * 1.35), squeeze=False)
+    for i in range(n):
+        for r, clip in enumerate((original[i], masked[i], recon[i])):
+            for j, f in enumerate(frames):
+                ax = axes[3 * i + r, j]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if j == 0:
+                    ax.set_ylabel(rows[r] if i == 0 else rows[r].split()[0], fontsize=7)
+                if i == 0 and r == 0:
+                    ax.set_title(f"frame {f}", fontsize=7)
+                if r == 2 and not decoder_trained:
+                    if j == 0:
+                        ax.text(
+                            0.05,
+                            0.5,
+                            "decoder untrained (encoder-only checkpoint)",
+                            fontsize=7,
+                            va="center",
+                            transform=ax.transAxes,
+                        )
+                    continue
+                img = clip[:, f]  # (C, H, W)
+                shown = _to_display(img, mean, std, hidden[i][:, f] if r == 1 else None)
+                ax.imshow(shown, cmap="gray" if img.shape[0] == 1 else None,
+                          vmin=0, vmax=1)  # fmt: skip
+    ratio = output.mask.float().mean().item()
+    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
+    lines = [title or f"{model.model_name or 'video MAE'} reconstructions, {ratio:.0%} of tubelets masked"]
+    if normed and decoder_trained:
+        lines.append("predictions de-normalized with each tubelet's own statistics (normalized targets)")
+    fig.suptitle("\n".join(lines), fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return str(path)
