@@ -76,13 +76,18 @@ def unwrap(obj: Any) -> dict[str, torch.Tensor]:
     return sd
 
 
-def _native_match(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> bool:
+def _native_match(sd: dict[str, torch.Tensor], model: torch.nn.Module, exact: bool = False) -> bool:
     own = set(model.state_dict())
-    return bool(sd) and sum(k in own for k in sd) >= max(1, len(sd) // 2)
+    hits = sum(k in own for k in sd)
+    return bool(sd) and (hits == len(sd) if exact else hits >= max(1, len(sd) // 2))
 
 
 def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
-    if _native_match(sd, model):
+    """maeflow's own names when every key fits the model; else the first registered format
+    that recognizes the dict; else maeflow's names when at least half the keys fit. (Foreign
+    layouts may share most names with maeflow's, e.g. VideoMAE's blocks, so they are asked
+    before the loose match.)"""
+    if _native_match(sd, model, exact=True):
         return FORMAT_TAG
     formats = registry("checkpoint_format")
     for entry in formats.entries():
@@ -91,6 +96,8 @@ def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
                 return entry.name
         except Exception:  # a format that cannot judge this model simply does not match
             continue
+    if _native_match(sd, model):
+        return FORMAT_TAG
     raise ValueError(
         "could not recognize the checkpoint layout for this model; known formats: "
         + ", ".join([FORMAT_TAG, *formats.names()])
