@@ -1,0 +1,122 @@
+"""Point-cloud datasets: a folder of point/mesh files, and generated primitive shapes.
+
+Items are ``(points (num_points, 3) float32, label)``. Clouds are resampled to exactly
+``num_points`` points: a larger cloud gives a random subset (no repeats), a smaller one all its
+points plus random repeats (so sparse scans still fit the model; documented, not an error);
+meshes are sampled on their surface. Then each cloud is centered and scaled onto the unit
+sphere. Training augmentation (``augment``, default on for ``split="train"``) is Point-MAE's
+per-axis scale U[2/3, 3/2] and translation U[−0.2, 0.2], drawn from torch's global generator.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+
+import torch
+
+from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
+from maeflow_pointcloud.grouping import normalize_unit_sphere
+from maeflow_pointcloud.readers import EXTENSIONS, read_points
+from maeflow_pointcloud.shapes import SyntheticShapes
+
+
+def resample(points: torch.Tensor, num_points: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(M, 3) → (num_points, 3): a random subset when M ≥ num_points, else every point once
+    plus ``num_points − M`` random repeats (in random order)."""
+    M = points.shape[0]
+    if M == 0:
+        raise ValueError("cannot resample an empty point cloud")
+    if M >= num_points:
+        idx = torch.randperm(M, generator=generator)[:num_points]
+    else:
+        extra = torch.randint(M, (num_points - M,), generator=generator)
+        idx = torch.cat([torch.arange(M), extra])[torch.randperm(num_points, generator=generator)]
+    return points[idx]
+
+
+class ScaleAndTranslate:
+    """Point-MAE's training augmentation: ``x · s + t`` with per-axis ``s ~ U[lo, hi]`` and
+    ``t ~ U[−shift, shift]``, on a (N, 3) cloud."""
+
+    def __init__(self, scale: tuple[float, float] = (2 / 3, 3 / 2), shift: float = 0.2):
+        self.scale = scale
+        self.shift = shift
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        s = torch.empty(3).uniform_(*self.scale)
+        t = torch.empty(3).uniform_(-self.shift, self.shift)
+        return points * s + t
+
+
+class _PointLoader:
+    """``load(path) -> (num_points, 3)`` for :class:`maeflow.data.FolderDataset`: read,
+    resample, normalize. With ``deterministic`` the random draws are seeded by the file name,
+    so evaluation sees the same points every epoch; otherwise they come from torch's global
+    generator (a fresh subset each epoch while training). A picklable object, for workers."""
+
+    def __init__(self, num_points: int, mesh_points: int, normalize: bool, deterministic: bool, seed: int):
+        self.num_points = num_points
+        self.mesh_points = mesh_points
+        self.normalize = normalize
+        self.deterministic = deterministic
+        self.seed = seed
+
+    def __call__(self, path: Path) -> torch.Tensor:
+        g = None
+        if self.deterministic:
+            g = torch.Generator().manual_seed(self.seed * 1_000_003 + zlib.crc32(str(path.name).encode()))
+        n = max(self.mesh_points, self.num_points)
+        pts = resample(read_points(path, num_mesh_points=n, generator=g), self.num_points, g)
+        return normalize_unit_sphere(pts) if self.normalize else pts
+
+
+def pointcloud_folder(
+    split: str = "train",
+    root: str | None = None,
+    num_points: int = 1024,
+    augment: bool | None = None,
+    strict: bool = False,
+    normalize: bool = True,
+    labels: bool | None = None,
+    extensions: tuple[str, ...] | list[str] = EXTENSIONS,
+    mesh_points: int = 8192,
+    deterministic: bool | None = None,
+    seed: int = 0,
+) -> FolderDataset:
+    """Point clouds from ``root`` (``root/train`` and ``root/test`` (or ``root/val``) when they
+    exist, else ``root`` for both splits); labels from class subfolders (``labels=None``: when
+    there are subfolders). Meshes are first sampled with ``mesh_points`` surface points.
+    Unreadable or non-finite files are skipped and listed in ``dataset.skipped`` or, with
+    ``strict=True``, raise ``ValueError`` naming the file. ``deterministic`` (default: on for
+    the test split) fixes each file's resampling by its name."""
+    check_split(split)
+    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="point-cloud dataset")
+    index = scan_folder(folder, extensions, labels=labels, what="point-cloud dataset")
+    augment = split == "train" if augment is None else augment
+    deterministic = split == "test" if deterministic is None else deterministic
+    loader = _PointLoader(num_points, mesh_points, normalize, deterministic, seed)
+    return FolderDataset(
+        index, load=loader, transform=ScaleAndTranslate() if augment else None, strict=strict,
+        what="point-cloud dataset",
+    )  # fmt: skip
+
+
+def synthetic_shapes(
+    split: str = "train",
+    num_points: int = 1024,
+    size: int | None = None,
+    seed: int = 0,
+    classes: list[str] | None = None,
+    jitter: float = 0.01,
+    augment: bool | None = None,
+) -> SyntheticShapes:
+    """Generated primitives (sphere, cube, cylinder, cone, torus, pyramid, octahedron, capsule)
+    with random rotation, anisotropic scale and jitter; deterministic by ``seed``, disjoint
+    train/test draws. ``size`` defaults to 2048 for train and 512 for test."""
+    check_split(split)
+    size = (2048 if split == "train" else 512) if size is None else size
+    augment = split == "train" if augment is None else augment
+    return SyntheticShapes(
+        split, num_points, size, seed, classes, jitter, transform=ScaleAndTranslate() if augment else None
+    )
