@@ -1,0 +1,167 @@
+"""``maeflow eval``: kNN and linear-probe top-1 of a checkpoint's frozen encoder.
+
+    maeflow eval runs/demo                                  # the run's latest checkpoint, its eval data
+    maeflow eval model.pt --dataset digits --compare-random-init --json probes.json
+    maeflow eval model.pt --dataset image_folder --data root=/data/imagenet img_size=224
+
+CHECKPOINT is a maeflow checkpoint file or a run directory (its ``checkpoints/last.pt``, else
+the newest ``*.pt``). Without ``--dataset``, the dataset and its options come from the config
+stored in a trainer checkpoint (``eval.dataset``/``eval.options``, else ``data.name``/
+``data.options``). Augmentation is always off for probes. See docs/evaluation.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+_STEP = re.compile(r"(\d+)")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("checkpoint", help="a maeflow checkpoint file, or a run directory (uses its latest checkpoint)")
+    parser.add_argument("--dataset", help="registered labeled dataset (default: from the checkpoint's config)")
+    parser.add_argument("--data", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="dataset options, e.g. root=/data/imagenet img_size=224")  # fmt: skip
+    parser.add_argument("--compare-random-init", action="store_true",
+                        help="also probe a randomly initialized encoder of the same model (the baseline)")  # fmt: skip
+    parser.add_argument("--knn-k", type=int, help="neighbours for the kNN probe (default 20)")
+    parser.add_argument("--linear-epochs", type=int, help="epochs of the linear probe (default 100)")
+    parser.add_argument("--batch-size", type=int, help="batch size for feature extraction and the probe (default 256)")
+    parser.add_argument("--train-split", help="split the probes are fitted on (default train)")
+    parser.add_argument("--test-split", help="split the probes are scored on (default test)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
+    parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for feature extraction")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the linear probe and of the random-init twin")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file as given, or the latest checkpoint of a run directory: ``last.pt`` in
+    ``checkpoints/`` or the directory itself, else the ``*.pt`` with the highest step number
+    (newest modification time among equals)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint or run directory not found: {path}")
+    folders = [path / "checkpoints", path]
+    for folder in folders:
+        if (folder / "last.pt").is_file():
+            return folder / "last.pt"
+    for folder in folders:
+        files = [p for p in folder.glob("*.pt") if p.is_file()] if folder.is_dir() else []
+        if files:
+            return max(files, key=lambda p: (_step_of(p), p.stat().st_mtime))
+    raise FileNotFoundError(f"no checkpoint (*.pt) in {path} or {path / 'checkpoints'}")
+
+
+def _step_of(path: Path) -> int:
+    numbers = _STEP.findall(path.stem)
+    return int(numbers[-1]) if numbers else -1
+
+
+def dataset_from_config(config: dict[str, Any] | None) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+    """``(dataset name, options, eval settings)`` stored in a trainer checkpoint's config."""
+    if not isinstance(config, dict):
+        return None, {}, {}
+    data = config.get("data") or {}
+    ev = config.get("eval") or {}
+    name = ev.get("dataset") or data.get("name")
+    options: dict[str, Any] = {}
+    if name is not None and name == data.get("name"):
+        options.update(data.get("options") or {})  # same dataset as pretraining: its root, sizes, ...
+    options.update(ev.get("options") or {})
+    return name, options, ev
+
+
+def _first(*values: Any) -> Any:
+    return next(v for v in values if v is not None)
+
+
+def _device(name: str):
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {name!r}: {exc}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but CUDA is not available")
+    return device
+
+
+def run(args) -> int:
+    import maeflow
+    from maeflow.checkpoint import read_file
+    from maeflow.cli.common import parse_overrides
+    from maeflow.data import build_dataset
+    from maeflow.eval import evaluate_encoder, random_init_like
+
+    path = resolve_checkpoint(args.checkpoint)
+    raw = read_file(path)
+    model, result = maeflow.model_from_checkpoint(raw)
+    name, options, ev = dataset_from_config(raw.get("config"))
+    if args.dataset:
+        if args.dataset != name:
+            options = {}  # the stored options belong to another dataset
+        name = args.dataset
+    if not name:
+        raise ValueError(f"{path} does not say which dataset to probe on; pass --dataset NAME (e.g. digits)")
+    options.update(parse_overrides(args.data))
+    options["augment"] = False  # probes see the data as it is
+    train_split = args.train_split or ev.get("train_split") or "train"
+    test_split = args.test_split or ev.get("test_split") or "test"
+    settings = {
+        "batch_size": _first(args.batch_size, ev.get("batch_size"), 256),
+        "knn_k": _first(args.knn_k, ev.get("knn_k"), 20),
+        "linear_epochs": _first(args.linear_epochs, ev.get("linear_epochs"), 100),
+    }
+    device = _device(args.device)
+
+    train_ds = build_dataset(name, train_split, model=model, **options)
+    test_ds = build_dataset(name, test_split, model=model, **options)
+    progress = raw.get("progress")
+    step = _first(progress.get("global_step"), progress.get("step"), None) if isinstance(progress, dict) else None
+    label = f"pretrained{f' (step {step})' if step is not None else ''}"
+    print(f"{path}: {model.model_name} ({result.format} layout), probing on {name} "
+          f"[{train_split} {len(train_ds)} / {test_split} {len(test_ds)}] on {device}")  # fmt: skip
+    rows = [(label, evaluate_encoder(model, train_ds, test_ds, device=device, seed=args.seed, **settings))]
+    if args.compare_random_init:
+        twin = random_init_like(model, seed=args.seed)
+        rows.append(("random init", evaluate_encoder(twin, train_ds, test_ds, device=device, seed=args.seed,
+                                                     **settings)))  # fmt: skip
+    print(format_table(rows))
+    first = rows[0][1]
+    print(f"{first['num_classes']} classes, kNN k={first['knn_k']} (T=0.07), linear probe "
+          f"{settings['linear_epochs']} epochs, {sum(r['seconds'] for _, r in rows):.1f} s")  # fmt: skip
+    if args.json:
+        from maeflow.utils.io import atomic_write
+
+        out = {
+            "checkpoint": str(path),
+            "model": model.model_name,
+            "step": step,
+            "dataset": name,
+            "options": options,
+            "train_split": train_split,
+            "test_split": test_split,
+            "pretrained": first,
+        }
+        if args.compare_random_init:
+            out["random_init"] = rows[1][1]
+        atomic_write(args.json, (json.dumps(out, indent=2, default=str) + "\n").encode())
+        print(f"wrote {args.json}")
+    return 0
+
+
+def format_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    width = max(len("encoder"), *(len(label) for label, _ in rows))
+    lines = [f"{'encoder':<{width}}  kNN top-1  linear top-1", f"{'-' * width}  ---------  ------------"]
+    for label, r in rows:
+        lines.append(f"{label:<{width}}  {r['knn_top1']:>8.2f}%  {r['linear_top1']:>11.2f}%")
+    return "\n".join(lines)
