@@ -28,9 +28,9 @@ from maeflow.nn import Attention, Mlp
 
 def _check_window(grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]):
     """Window clipped to the grid; no shift along an axis one window covers (as Swin does)."""
-    window = tuple(min(int(w), int(g)) for w, g in zip(window, grid))
-    shift = tuple(0 if w == g else int(s) for s, w, g in zip(shift, window, grid))
-    for g, w, s, axis in zip(grid, window, shift, ("time", "frequency")):
+    window = tuple(min(int(w), int(g)) for w, g in zip(window, grid, strict=True))
+    shift = tuple(0 if w == g else int(s) for s, w, g in zip(shift, window, grid, strict=True))
+    for g, w, s, axis in zip(grid, window, shift, ("time", "frequency"), strict=True):
         if w <= 0 or g % w:
             raise ValueError(f"decoder window {w} does not divide the {axis} token grid {g}")
         if not 0 <= s < w:
@@ -61,7 +61,7 @@ def shifted_window_mask(grid: tuple[int, int], window: tuple[int, int], shift: t
     if shift == (0, 0):
         return None
     labels = torch.zeros(grid, dtype=torch.long)  # region of each rolled position
-    for axis, (g, w, s) in enumerate(zip(grid, window, shift)):
+    for axis, (g, w, s) in enumerate(zip(grid, window, shift, strict=True)):
         if s == 0:
             continue
         region = torch.zeros(g, dtype=torch.long)

@@ -59,14 +59,14 @@ def spectrogram_reconstruction_figure(
     if frame_shift_ms:
         extent = (0, T * frame_shift_ms / 1000, 0, original.shape[3])
         xlabel = "time (s)"
-    vmin = float(np.percentile(_to_display(original, mean, std), 1))
-    vmax = float(np.percentile(_to_display(original, mean, std), 99.5))
+    values = np.concatenate([_to_display(original[i], mean, std).ravel() for i in range(n)])
+    vmin, vmax = float(np.percentile(values, 1)), float(np.percentile(values, 99.5))  # one color scale
 
     cols = ["original", "masked", "reconstruction", "reconstruction + visible"]
     fig, axes = plt.subplots(n, 4, figsize=(4 * 3.0, n * 1.9), squeeze=False)
     for i in range(n):
         panels = [original[i], masked[i], recon_img[i], pasted[i]]
-        for j, (ax, spec) in enumerate(zip(axes[i], panels)):
+        for j, (ax, spec) in enumerate(zip(axes[i], panels, strict=True)):
             if i == 0:
                 ax.set_title(cols[j], fontsize=9)
             if i == n - 1:
