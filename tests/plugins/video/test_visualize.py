@@ -1,0 +1,42 @@
+"""The video reconstruction figure, dispatched by modality."""
+
+import matplotlib.image as mpimg
+import torch
+
+import maeflow
+from maeflow import registry
+from maeflow.visualize import visualize
+from maeflow_video.data import moving_digits
+from maeflow_video.visualize import video_reconstruction_figure
+
+
+def test_registered_for_video_and_writes_a_frame_strip_png(tmp_path):
+    assert registry("visualizer").get("video") is video_reconstruction_figure
+    ds = moving_digits("test", num_frames=8, img_size=32, in_chans=1, num_samples=3)
+    x = torch.stack([ds[i][0] for i in range(3)])
+    model = maeflow.create_model("videomae_vit_test", in_chans=1)
+    path = visualize(model, x, tmp_path / "fig" / "video.png", num_samples=2, max_frames=4, **ds.display_options)
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > img.shape[1] * 0.8  # 6 rows (3 per sample) of 4 frames
+
+
+def test_reconstruction_row_is_de_normalized_predictions(tmp_path, monkeypatch):
+    model = maeflow.create_model("videomae_vit_test").eval()
+    x = model.tokenizer.example_inputs(1, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(x, generator=torch.Generator().manual_seed(1))
+    shown = []
+    import matplotlib.axes
+
+    real_imshow = matplotlib.axes.Axes.imshow
+
+    def spy(self, a, **kw):
+        shown.append(a)
+        return real_imshow(self, a, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", spy)
+    video_reconstruction_figure(model, x, out, tmp_path / "r.png", max_frames=2, mean=[0.5] * 3, std=[0.25] * 3)
+    recon = model.tokenizer.untokenize(model.reconstruct(out))[0]  # (C, T, H, W)
+    expected = (recon[:, 7] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
+    assert len(shown) == 6
+    assert abs(shown[-1] - expected).max() < 1e-5  # last panel: reconstruction of the last frame
