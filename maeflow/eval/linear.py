@@ -18,6 +18,7 @@ import torch.nn.functional as F
 # below this many multiply-adds per step, CPU threads cost more in synchronization than they
 # save (measured: 600 digits steps take 1 s on one thread, 20+ s on two busy cores)
 _SINGLE_THREAD_MACS = 1 << 22
+MOMENTUM = 0.9
 
 
 @contextlib.contextmanager
@@ -77,10 +78,12 @@ def linear_probe(
     x_train, x_test = standardize(train_features.float(), test_features.float().to(device))
     y_train, y_test = train_labels.to(device), test_labels.to(device)
 
-    head = torch.nn.Linear(x_train.shape[1], num_classes).to(device)
-    torch.nn.init.zeros_(head.weight)
-    torch.nn.init.zeros_(head.bias)
-    opt = torch.optim.SGD(head.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    # plain tensors and a hand-written SGD step (PyTorch's update rule: momentum 0.9, no
+    # dampening): torch.optim would import torch._dynamo, seconds of start-up for a tiny problem
+    weight = torch.zeros(x_train.shape[1], num_classes, device=device, requires_grad=True)  # (D, C)
+    bias = torch.zeros(num_classes, device=device, requires_grad=True)
+    params = (weight, bias)
+    buffers = [torch.zeros_like(p) for p in params]
     gen = torch.Generator().manual_seed(seed)
     n = x_train.shape[0]
     steps_per_epoch = math.ceil(n / batch_size)
@@ -96,14 +99,16 @@ def linear_probe(
                     cur = lr * (step + 1) / warmup
                 else:
                     cur = lr * 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
-                for group in opt.param_groups:
-                    group["lr"] = cur
-                loss = F.cross_entropy(head(x_train[idx]), y_train[idx])
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                loss = F.cross_entropy(x_train[idx] @ weight + bias, y_train[idx])
+                grads = torch.autograd.grad(loss, params)
+                with torch.no_grad():
+                    for p, g, buf in zip(params, grads, buffers, strict=True):
+                        if weight_decay and p is weight:
+                            g = g + weight_decay * p
+                        buf.mul_(MOMENTUM).add_(g)
+                        p.sub_(cur * buf)
                 step += 1
     with torch.no_grad():
-        train_acc = (head(x_train).argmax(1) == y_train).float().mean().item()
-        test_acc = (head(x_test).argmax(1) == y_test).float().mean().item()
+        train_acc = ((x_train @ weight + bias).argmax(1) == y_train).float().mean().item()
+        test_acc = ((x_test @ weight + bias).argmax(1) == y_test).float().mean().item()
     return {"top1": 100.0 * test_acc, "train_top1": 100.0 * train_acc}
