@@ -122,6 +122,7 @@ class RunConfig(_Section):
     seed: int = 0
     resume: str = "auto"  # auto | never | <checkpoint path>
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = Field(None, gt=0)  # CPU threads for PyTorch ops (None: PyTorch's default)
 
 
 class Config(_Section):

@@ -32,6 +32,7 @@ def settings_from_config(cfg: Config) -> TrainSettings:
         output_dir=cfg.run.output_dir,
         resume=cfg.run.resume,
         device=cfg.run.device,
+        threads=cfg.run.threads,
         seed=cfg.run.seed,
         eval_every_epochs=cfg.eval.every_epochs,
         eval_final=cfg.eval.final,
@@ -44,6 +45,8 @@ def build_model(cfg: Config) -> nn.Module:
     """The model preset ``cfg.model.name`` with ``cfg.model.args``, initialized under ``run.seed``."""
     from maeflow.factory import create_model
 
+    if cfg.run.threads is not None:
+        torch.set_num_threads(cfg.run.threads)
     seed_everything(cfg.run.seed)
     return create_model(cfg.model.name, **cfg.model.args)
 

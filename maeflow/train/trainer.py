@@ -71,6 +71,7 @@ class TrainSettings:
     nonfinite: str = "stop"
     max_skipped_steps: int = 20
     device: str = "auto"
+    threads: int | None = None
     seed: int = 0
     # data loading
     num_workers: int = 0
@@ -215,6 +216,8 @@ class Trainer:
     def _setup(self) -> None:
         s = self.settings
         self.device = resolve_device(s.device)
+        if s.threads is not None:
+            torch.set_num_threads(s.threads)
         self.dist = distr.init_from_env(self.device.type)
         if self.dist.enabled and self.device.type == "cuda":
             self.device = torch.device("cuda", self.dist.local_rank)
@@ -555,7 +558,7 @@ class Trainer:
                         window_loss, window_steps, window_t = 0.0, 0, now
                     if s.ckpt_every_steps and self.global_step % s.ckpt_every_steps == 0:
                         final_path = self.save(epoch, step_in_epoch) or final_path
-                    if stop_now:
+                    if stop_now or (self._stop and not self.dist.enabled):
                         self._stop = self._stop or "request"
                         break
                 if self._stop is not None:

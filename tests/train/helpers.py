@@ -1,0 +1,59 @@
+"""Tiny datasets and settings shared by the trainer tests."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+import maeflow
+from maeflow.train import TrainSettings
+
+
+class NoisyImages(Dataset):
+    """``n`` fixed 3×32×32 images; each read adds fresh noise from the global torch RNG, like a
+    random augmentation would (so the tests see whether the trainer seeds item randomness)."""
+
+    def __init__(self, n: int = 32, nan_at: int | None = None):
+        g = torch.Generator().manual_seed(123)
+        self.images = torch.randn(n, 3, 32, 32, generator=g)
+        self.nan_at = nan_at
+        self.num_classes = 2
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        x = self.images[i] + 0.1 * torch.randn(3, 32, 32)
+        if i == self.nan_at:
+            x = torch.full_like(x, float("nan"))
+        return x, i % 2
+
+
+def tiny_model(seed: int = 0):
+    torch.manual_seed(seed)
+    return maeflow.create_model("mae_vit_test")
+
+
+def settings(tmp_path, **kw) -> TrainSettings:
+    base = dict(epochs=2, batch_size=8, base_lr=1e-2, warmup_epochs=0.5, output_dir=str(tmp_path),
+                resume="never", progress=False, tensorboard=False, reconstruction=False, log_every=1)  # fmt: skip
+    base.update(kw)
+    return TrainSettings(**base)
+
+
+def run(model, dataset, s: TrainSettings, stop_at: int | None = None, signal_at: int | None = None):
+    """Fit and return ``(result, per-step losses)``; optionally stop (or send SIGTERM) after a step."""
+    import os
+    import signal
+
+    losses: list[float] = []
+
+    def cb(trainer, record):
+        losses.append(record["loss"])
+        if stop_at is not None and record["step"] == stop_at:
+            trainer.request_stop()
+        if signal_at is not None and record["step"] == signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    result = maeflow.train.Trainer(model, dataset, s, callbacks=[cb]).fit()
+    return result, losses
