@@ -1,0 +1,82 @@
+"""``maeflow eval`` on checkpoints saved with ``maeflow.save_model`` and on run directories."""
+
+import json
+import os
+
+import pytest
+import torch
+
+import maeflow
+from maeflow.cli import main
+from maeflow.cli.eval import dataset_from_config, resolve_checkpoint
+from maeflow.utils.io import atomic_torch_save
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = maeflow.create_model("mae_vit_test", img_size=16)
+    return maeflow.save_model(model, tmp_path_factory.mktemp("ckpt") / "model.pt")
+
+
+def test_eval_checkpoint_with_random_baseline(checkpoint, tmp_path, capsys):
+    out = tmp_path / "probes.json"
+    rc = main(["eval", str(checkpoint), "--dataset", "digits", "--linear-epochs", "3", "--knn-k", "5",
+               "--compare-random-init", "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "kNN top-1" in printed and "random init" in printed and "pretrained" in printed
+    result = json.loads(out.read_text())
+    assert result["dataset"] == "digits" and result["model"] == "mae_vit_test"
+    for key in ("pretrained", "random_init"):
+        assert result[key]["num_train"] == 1438 and result[key]["num_test"] == 359
+        assert result[key]["knn_k"] == 5 and 0 <= result[key]["linear_top1"] <= 100
+    assert result["options"] == {"augment": False}  # img_size 16 came from the model, not the options
+
+
+def test_eval_run_directory_uses_config(checkpoint, tmp_path, capsys):
+    payload = torch.load(checkpoint, weights_only=True)
+    payload["config"] = {
+        "data": {"name": "digits", "options": {"augment": True, "in_chans": 3}},
+        "eval": {"dataset": None, "options": {"test_fraction": 0.1}, "knn_k": 3, "linear_epochs": 2},
+    }
+    payload["progress"] = {"global_step": 42}
+    run = tmp_path / "run"
+    atomic_torch_save(payload, run / "checkpoints" / "step-00000042.pt")
+    os.link(run / "checkpoints" / "step-00000042.pt", run / "checkpoints" / "last.pt")
+    out = tmp_path / "r.json"
+    assert main(["eval", str(run), "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["step"] == 42 and result["checkpoint"].endswith("last.pt")
+    assert result["pretrained"]["num_test"] == 179 and result["pretrained"]["knn_k"] == 3  # test_fraction 0.1
+    assert "pretrained (step 42)" in capsys.readouterr().out
+
+
+def test_eval_errors(checkpoint, tmp_path, capsys):
+    assert main(["eval", str(checkpoint)]) == 2
+    assert "pass --dataset" in capsys.readouterr().err
+    assert main(["eval", str(checkpoint), "--dataset", "digits", "--data", "img_sise=16"]) == 2
+    assert "did you mean 'img_size'" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "nothing")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_resolve_checkpoint(tmp_path):
+    for name in ("step-00000009.pt", "step-00000010.pt", "notes.pt"):
+        (tmp_path / "checkpoints").mkdir(exist_ok=True)
+        (tmp_path / "checkpoints" / name).write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path).name == "step-00000010.pt"
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path).name == "last.pt"
+    assert resolve_checkpoint(tmp_path / "checkpoints" / "notes.pt").name == "notes.pt"
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        resolve_checkpoint(tmp_path / "empty")
+
+
+def test_dataset_from_config():
+    cfg = {"data": {"name": "digits", "options": {"img_size": 32}}, "eval": {"options": {"seed": 1}}}
+    assert dataset_from_config(cfg)[:2] == ("digits", {"img_size": 32, "seed": 1})
+    other = {"data": {"name": "image_folder", "options": {"root": "x"}}, "eval": {"dataset": "digits"}}
+    assert dataset_from_config(other)[:2] == ("digits", {})  # pretraining options belong to another dataset
+    assert dataset_from_config(None) == (None, {}, {})
