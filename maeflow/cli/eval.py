@@ -32,6 +32,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, help="batch size for feature extraction and the probe (default 256)")
     parser.add_argument("--train-split", help="split the probes are fitted on (default train)")
     parser.add_argument("--test-split", help="split the probes are scored on (default test)")
+    parser.add_argument("--pool", choices=("auto", "cls", "mean"),
+                        help="pooled feature: cls token (auto, when the encoder has one) or token mean")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for feature extraction")
     parser.add_argument("--seed", type=int, default=0, help="seed of the linear probe and of the random-init twin")
@@ -120,6 +122,7 @@ def run(args) -> int:
         "batch_size": _first(args.batch_size, ev.get("batch_size"), 256),
         "knn_k": _first(args.knn_k, ev.get("knn_k"), 20),
         "linear_epochs": _first(args.linear_epochs, ev.get("linear_epochs"), 100),
+        "pool": _first(args.pool, ev.get("pool"), "auto"),
     }
     device = _device(args.device)
 
@@ -137,8 +140,8 @@ def run(args) -> int:
                                                      **settings)))  # fmt: skip
     print(format_table(rows))
     first = rows[0][1]
-    print(f"{first['num_classes']} classes, kNN k={first['knn_k']} (T=0.07), linear probe "
-          f"{settings['linear_epochs']} epochs, {sum(r['seconds'] for _, r in rows):.1f} s")  # fmt: skip
+    print(f"{first['num_classes']} classes, {settings['pool']} features, kNN k={first['knn_k']} (T=0.07), "
+          f"linear probe {settings['linear_epochs']} epochs, {sum(r['seconds'] for _, r in rows):.1f} s")  # fmt: skip
     if args.json:
         from maeflow.utils.io import atomic_write
 

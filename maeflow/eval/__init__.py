@@ -63,16 +63,20 @@ def evaluate_encoder(
     seed: int = 0,
     num_workers: int = 0,
     autocast_dtype: torch.dtype | None = None,
+    pool: str = "auto",
 ) -> dict[str, Any]:
     """kNN and linear-probe top-1 (percent) of the frozen encoder of ``model`` on labeled
     datasets (items ``(inputs, label)``, labels >= 0; use their non-augmented variants).
 
     Returns ``{"knn_top1", "linear_top1", "linear_train_top1", "num_train", "num_test",
     "num_classes", "feature_dim", "knn_k", "seconds"}``. The model is left in the mode it was in.
+    ``pool`` chooses the pooled feature (see :func:`extract_features`).
     """
     start = time.perf_counter()
-    x_train, y_train = extract_features(model, train_dataset, batch_size, device, num_workers, autocast_dtype)
-    x_test, y_test = extract_features(model, test_dataset, batch_size, device, num_workers, autocast_dtype)
+    extract = dict(batch_size=batch_size, device=device, num_workers=num_workers, autocast_dtype=autocast_dtype,
+                   pool=pool)  # fmt: skip
+    x_train, y_train = extract_features(model, train_dataset, **extract)
+    x_test, y_test = extract_features(model, test_dataset, **extract)
     if (y_train < 0).any() or (y_test < 0).any():
         raise ValueError("probes need a labeled dataset, but some items have label -1 (unlabeled)")
     num_classes = _num_classes(train_dataset, test_dataset) or int(max(y_train.max(), y_test.max())) + 1

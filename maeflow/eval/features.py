@@ -20,6 +20,7 @@ def extract_features(
     device: str | torch.device | None = None,
     num_workers: int = 0,
     autocast_dtype: torch.dtype | None = None,
+    pool: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Run the frozen encoder over ``dataset`` (items ``(inputs, label)``) in order.
 
@@ -27,7 +28,10 @@ def extract_features(
     mode without gradients on ``device`` (default: where its parameters are; the model is moved
     there) and is put back into the mode it was in. ``autocast_dtype`` (e.g. ``torch.bfloat16``)
     runs the forward under autocast on CUDA; features are returned in float32 either way.
+    ``pool`` is handed to ``forward_features`` ("auto": the cls token when there is one, else
+    the token mean; "cls"; "mean").
     """
+    kwargs = {} if pool == "auto" else {"pool": pool}
     device = torch.device(device) if device is not None else model_device(model)
     model.to(device)
     was_training = model.training
@@ -39,7 +43,7 @@ def extract_features(
         for inputs, target in loader:
             inputs = inputs.to(device, non_blocking=True)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
-                f = model.forward_features(inputs)  # (B, D)
+                f = model.forward_features(inputs, **kwargs)  # (B, D)
             feats.append(f.float().cpu())
             labels.append(torch.as_tensor(target, dtype=torch.long).reshape(-1))
     finally:

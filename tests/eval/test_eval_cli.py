@@ -45,11 +45,12 @@ def test_eval_run_directory_uses_config(checkpoint, tmp_path, capsys):
     atomic_torch_save(payload, run / "checkpoints" / "step-00000042.pt")
     os.link(run / "checkpoints" / "step-00000042.pt", run / "checkpoints" / "last.pt")
     out = tmp_path / "r.json"
-    assert main(["eval", str(run), "--json", str(out)]) == 0
+    assert main(["eval", str(run), "--json", str(out), "--pool", "mean"]) == 0
     result = json.loads(out.read_text())
     assert result["step"] == 42 and result["checkpoint"].endswith("last.pt")
     assert result["pretrained"]["num_test"] == 179 and result["pretrained"]["knn_k"] == 3  # test_fraction 0.1
-    assert "pretrained (step 42)" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "pretrained (step 42)" in printed and "mean features" in printed
 
 
 def test_eval_errors(checkpoint, tmp_path, capsys):

@@ -97,6 +97,8 @@ def test_extract_features_keeps_order_and_mode():
     assert model.training and not feats.requires_grad
     model.eval()
     assert torch.allclose(feats, model.forward_features(x), atol=1e-5)
+    mean, _ = extract_features(model, TensorDataset(x, torch.arange(7)), pool="mean")
+    assert torch.allclose(mean, model.encode(x)[:, 1:].mean(1), atol=1e-5)  # patch tokens, cls left out
 
 
 def test_random_init_like():
