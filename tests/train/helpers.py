@@ -57,3 +57,24 @@ def run(model, dataset, s: TrainSettings, stop_at: int | None = None, signal_at:
 
     result = maeflow.train.Trainer(model, dataset, s, callbacks=[cb]).fit()
     return result, losses
+
+
+def ddp_worker(rank: int, world: int, port: int, out_dir: str, overrides: dict) -> None:
+    """One process of a gloo process group, as torchrun would start it; rank 0 saves its losses."""
+    import json
+    import os
+
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))  # fmt: skip
+    torch.set_num_threads(1)
+    try:
+        s = settings(out_dir, device="cpu", **overrides)
+        result, losses = run(tiny_model(), NoisyImages(16), s)
+        if rank == 0:
+            with open(os.path.join(out_dir, "losses.json"), "w") as f:
+                json.dump({"losses": losses, "step": result.global_step}, f)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
