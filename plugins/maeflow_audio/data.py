@@ -233,20 +233,21 @@ class SyntheticSounds(Dataset):
 
 def synthetic_sounds(
     split: str = "train",
-    size: int | None = None,
+    train_size: int = 2000,
+    test_size: int = 500,
     input_size: int | Sequence[int] = (1024, 128),
     sample_rate: int = 16000,
     stats: str | Sequence[float] = "synthetic_sounds",
     seed: int = 0,
     augment: bool | None = None,
 ) -> SyntheticSounds:
-    """Generated sound events (see :class:`SyntheticSounds`); ``size`` defaults to 2000 items
-    for "train" and 500 for "test"."""
+    """Generated sound events (see :class:`SyntheticSounds`): ``train_size`` items in the
+    "train" split, ``test_size`` in "test"."""
     check_split(split)
     T, F = to_tf(input_size)
     resolve_stats(stats if isinstance(stats, str) else tuple(stats))
     frontend = AudioFrontend(sample_rate=int(sample_rate), num_mel_bins=F, target_frames=T,
                              stats=stats if isinstance(stats, str) else tuple(stats))  # fmt: skip
-    size = (2000 if split == "train" else 500) if size is None else int(size)
+    size = int(train_size if split == "train" else test_size)
     augment = split == "train" if augment is None else bool(augment)
     return SyntheticSounds(split, size, frontend, seed=seed, augment=augment)

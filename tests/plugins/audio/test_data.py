@@ -106,27 +106,27 @@ def test_folder_bad_root(tmp_path):
 
 
 def test_synthetic_sounds_are_deterministic_and_split():
-    a = build_dataset("synthetic_sounds", "train", size=10, input_size=SIZE, augment=False, seed=3)
-    b = build_dataset("synthetic_sounds", "train", size=10, input_size=SIZE, augment=False, seed=3)
-    test = build_dataset("synthetic_sounds", "test", size=10, input_size=SIZE, seed=3)
+    a = build_dataset("synthetic_sounds", "train", train_size=10, input_size=SIZE, augment=False, seed=3)
+    b = build_dataset("synthetic_sounds", "train", train_size=10, input_size=SIZE, augment=False, seed=3)
+    test = build_dataset("synthetic_sounds", "test", test_size=10, input_size=SIZE, seed=3)
     assert a.num_classes == len(SOUND_CLASSES) == 5
     assert [a[i][1] for i in range(10)] == [i % 5 for i in range(10)]
     for i in (0, 3, 7):
         assert torch.equal(a[i][0], b[i][0])
         assert not torch.equal(a.waveform(i), test.waveform(i))
         assert a[i][0].shape == (1, 64, 32) and torch.isfinite(a[i][0]).all()
-    other = build_dataset("synthetic_sounds", "train", size=10, input_size=SIZE, seed=4)
+    other = build_dataset("synthetic_sounds", "train", train_size=10, input_size=SIZE, seed=4)
     assert not torch.equal(a.waveform(0), other.waveform(0))
 
 
 def test_synthetic_stats_fit_the_generated_data():
-    ds = build_dataset("synthetic_sounds", "train", size=60, input_size=SIZE, augment=False)
+    ds = build_dataset("synthetic_sounds", "train", train_size=60, input_size=SIZE, augment=False)
     x = torch.stack([ds[i][0] for i in range(60)])
     # normalized as (x - mean) / (2 std): about zero mean and 0.5 std
     assert abs(x.mean().item()) < 0.1 and 0.4 < x.std().item() < 0.6
 
 
 def test_synthetic_batches_through_a_loader():
-    ds = build_dataset("synthetic_sounds", "train", size=8, input_size=SIZE)
+    ds = build_dataset("synthetic_sounds", "train", train_size=8, input_size=SIZE)
     x, y = next(iter(build_dataloader(ds, batch_size=4, seed=0)))
     assert x.shape == (4, 1, 64, 32) and y.shape == (4,)
