@@ -45,3 +45,14 @@ def test_mask_ratio_and_masker_options():
         maeflow.create_model("audiomae_vit_test", mask_time_ratio=0.5)
     with pytest.raises(ValueError, match="option"):
         maeflow.create_model("audiomae_vit_test", img_size=64)
+
+
+def test_silent_and_empty_clips_give_a_finite_loss():
+    from maeflow_audio import AudioFrontend
+
+    model = maeflow.create_model("audiomae_vit_test")
+    fe = AudioFrontend(num_mel_bins=32, target_frames=64)
+    x = torch.cat([fe(torch.zeros(1, 16000)), fe(torch.zeros(1, 0))])  # constant spectrograms
+    out = model(x)
+    assert torch.isfinite(out.loss) and torch.isfinite(out.pred).all()
+    out.loss.backward()
