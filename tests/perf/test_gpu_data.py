@@ -1,0 +1,193 @@
+"""The device image path (maeflow.data.gpu) on CPU tensors, against the torchvision CPU pipeline.
+
+Decoding uses ``torchvision.io.decode_jpeg`` on the CPU (the same call the GPU path makes with
+``device="cuda"``); crop/resize/flip/normalize are device-agnostic tensor code.
+"""
+
+import io
+import math
+
+import pytest
+import torch
+from PIL import Image
+from torchvision import transforms as T
+from torchvision.transforms import functional as TF
+
+from maeflow.data.gpu import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    DeviceAugment,
+    EncodedImageDataset,
+    center_crop_boxes,
+    collate_encoded,
+    decode_images,
+    device_image_loader,
+    flip_where,
+    resized_crops,
+    sample_crop_boxes,
+)
+
+# torchvision 0.29 deprecates its image codecs in favour of TorchCodec; the GPU machine's 0.26 does not
+pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
+
+
+def smooth_image(h, w, seed=0, channels=3, cell=16):
+    """A smooth random (C, H, W) uint8 image (JPEG-friendly, so decode errors stay small)."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.rand(channels, max(h // cell, 2), max(w // cell, 2), generator=g)
+    img = torch.nn.functional.interpolate(base[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+    return (img * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def to_pil(u8):
+    arr = u8.permute(1, 2, 0).numpy()
+    return Image.fromarray(arr[..., 0] if arr.shape[-1] == 1 else arr)
+
+
+def jpeg_bytes(u8, quality=95):
+    buf = io.BytesIO()
+    to_pil(u8).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------
+# crop box sampling: torchvision's RandomResizedCrop.get_params semantics
+
+
+def tv_boxes(h, w, n, scale, ratio):
+    rrc = T.RandomResizedCrop(8, scale=scale, ratio=ratio)
+    img = torch.empty(1, h, w)
+    return torch.tensor([rrc.get_params(img, rrc.scale, rrc.ratio) for _ in range(n)], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("h,w", [(375, 500), (500, 333), (64, 64)])
+def test_crop_boxes_stay_in_bounds_and_match_torchvision_distribution(h, w):
+    scale, ratio, n = (0.2, 1.0), (3 / 4, 4 / 3), 3000
+    ours = sample_crop_boxes([(h, w)] * n, scale, ratio, generator=torch.Generator().manual_seed(0)).double()
+    top, left, bh, bw = ours.unbind(1)
+    assert (top >= 0).all() and (left >= 0).all() and (top + bh <= h).all() and (left + bw <= w).all()
+    assert (bh >= 1).all() and (bw >= 1).all()
+    area = bh * bw / (h * w)
+    # rounding to whole pixels widens the bounds by at most about one pixel per side
+    slack = 2.5 / min(h, w)
+    assert area.min() >= scale[0] - slack and area.max() <= scale[1] + 1e-9
+    log_r = torch.log(bw / bh)
+    assert log_r.min() >= math.log(ratio[0]) - slack and log_r.max() <= math.log(ratio[1]) + slack
+
+    torch.manual_seed(1)
+    ref = tv_boxes(h, w, n, scale, ratio)
+    r_area = ref[:, 2] * ref[:, 3] / (h * w)
+    r_logr = torch.log(ref[:, 3] / ref[:, 2])
+    # same distribution: means and spreads of area and log-ratio, and of the relative position
+    for a, b in ((area, r_area), (log_r, r_logr)):
+        assert abs(a.mean() - b.mean()) < 0.02 and abs(a.std() - b.std()) < 0.02
+    rel_top = (top / (h - bh).clamp(min=1))[bh < h]
+    assert abs(rel_top.mean() - 0.5) < 0.05  # uniform offsets
+
+
+def test_crop_boxes_fall_back_to_the_central_crop_like_torchvision():
+    # a 10x1000 strip: no try of area >= 90% with ratio <= 4/3 fits, so the fallback is taken
+    for h, w in ((10, 1000), (1000, 10)):
+        ours = sample_crop_boxes([(h, w)], (0.9, 1.0), (3 / 4, 4 / 3), generator=torch.Generator().manual_seed(0))
+        torch.manual_seed(0)
+        ref = tv_boxes(h, w, 1, (0.9, 1.0), (3 / 4, 4 / 3))
+        assert ours.tolist() == ref.long().tolist()
+
+
+def test_crop_boxes_reject_bad_bounds():
+    with pytest.raises(ValueError, match="scale"):
+        sample_crop_boxes([(10, 10)], scale=(0.5, 0.2))
+    with pytest.raises(ValueError, match="ratio"):
+        sample_crop_boxes([(10, 10)], ratio=(0.0, 1.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# resampling and the full recipe
+
+
+def test_resized_crop_matches_the_pil_pipeline_on_the_same_box():
+    u8 = smooth_image(375, 500)
+    top, left, h, w = 40, 60, 200, 260
+    ours = resized_crops([u8], torch.tensor([[top, left, h, w]]), (224, 224))[0]
+    ref = TF.to_tensor(TF.resized_crop(to_pil(u8), top, left, h, w, [224, 224], T.InterpolationMode.BICUBIC))
+    assert ours.shape == ref.shape == (3, 224, 224)
+    # PIL resamples uint8 (rounding to 1/255); otherwise the same antialiased bicubic resampling
+    assert (ours - ref).abs().max() < 0.02 and (ours - ref).abs().mean() < 0.003
+
+
+def test_center_crop_matches_resize_then_center_crop():
+    u8 = smooth_image(300, 400, cell=60)  # smooth: the two differ by a sub-pixel offset of the crop
+    size, crop_pct = 64, 0.875
+    ours = resized_crops([u8], center_crop_boxes([(300, 400)], crop_pct), (size, size))[0]
+    pipeline = T.Compose([T.Resize(int(size / crop_pct), T.InterpolationMode.BICUBIC), T.CenterCrop(size)])
+    ref = TF.to_tensor(pipeline(to_pil(u8)))
+    # the same centered 7/8 square; resize-then-crop lands up to half a pixel elsewhere (≈ 3/255 here)
+    assert (ours - ref).abs().mean() < 0.02
+
+
+def test_flip_where_flips_only_flagged_images():
+    x = torch.arange(2 * 1 * 2 * 3, dtype=torch.float32).view(2, 1, 2, 3)
+    out = flip_where(x, torch.tensor([True, False]))
+    assert torch.equal(out[0], x[0].flip(-1)) and torch.equal(out[1], x[1])
+
+
+def test_device_augment_shapes_ranges_and_seeding():
+    images = [smooth_image(375, 500, 0), smooth_image(240, 180, 1), smooth_image(64, 64, 2)]
+    aug = DeviceAugment(img_size=32)
+    x = aug(images, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 3, 32, 32) and x.dtype == torch.float32
+    lo = (0 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    hi = (1 - torch.tensor(IMAGENET_MEAN)) / torch.tensor(IMAGENET_STD)
+    per_channel = x.transpose(0, 1).reshape(3, -1)
+    assert (per_channel.min(1).values >= lo - 1e-5).all() and (per_channel.max(1).values <= hi + 1e-5).all()
+    again = aug(images, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(x, again)
+    # hflip=1 flips exactly what hflip=0 produced with the same draws for the boxes
+    never = DeviceAugment(img_size=32, hflip=0.0)(images, generator=torch.Generator().manual_seed(5))
+    always = DeviceAugment(img_size=32, hflip=1.0)(images, generator=torch.Generator().manual_seed(5))
+    torch.testing.assert_close(always, never.flip(-1))
+
+
+def test_device_augment_checks_its_input():
+    with pytest.raises(ValueError, match="channels"):
+        DeviceAugment(img_size=8)([smooth_image(16, 16, channels=1)])
+    with pytest.raises(ValueError, match="hflip"):
+        DeviceAugment(hflip=2.0)
+    with pytest.raises(ValueError, match="std"):
+        DeviceAugment(std=(0.0, 1.0, 1.0))
+
+
+def test_jpeg_files_to_batches_through_workers_interface(tmp_path):
+    """Files → bytes (DataLoader) → batched decode → augmentation: the GPU path on CPU."""
+    sizes = [(375, 500), (200, 300), (480, 360), (120, 160)]
+    samples = []
+    for i, (h, w) in enumerate(sizes):
+        path = tmp_path / f"img{i}.jpg"
+        path.write_bytes(jpeg_bytes(smooth_image(h, w, i)))
+        samples.append((path, i % 2))
+    grey = tmp_path / "grey.jpg"  # a one-channel JPEG comes out as RGB
+    grey.write_bytes(jpeg_bytes(smooth_image(100, 140, 9, channels=1)))
+    samples.append((grey, 1))
+
+    ds = EncodedImageDataset(samples)
+    data, labels = collate_encoded([ds[0], ds[4]])
+    assert data[0].dtype == torch.uint8 and data[0].ndim == 1 and labels.tolist() == [0, 1]
+    decoded = decode_images(data, "cpu")
+    assert decoded[0].shape == (3, 375, 500) and decoded[1].shape == (3, 100, 140)
+    # decode_jpeg agrees with PIL's decoder up to IDCT differences
+    pil = TF.pil_to_tensor(Image.open(samples[0][0]).convert("RGB"))
+    assert (decoded[0].float() - pil.float()).abs().mean() < 2.0
+
+    loader = device_image_loader(samples, batch_size=2, device="cpu", num_workers=0, seed=0, img_size=48)
+    batches = list(loader)
+    assert len(batches) == len(loader) == 2  # drop_last
+    for x, y in batches:
+        assert x.shape == (2, 3, 48, 48) and x.dtype == torch.float32 and y.shape == (2,)
+        assert torch.isfinite(x).all()
+    again = [x for x, _ in device_image_loader(samples, 2, device="cpu", num_workers=0, seed=0, img_size=48)]
+    assert all(torch.equal(a, b) for a, b in zip([x for x, _ in batches], again, strict=True))
+
+
+def test_empty_sample_list_is_an_error():
+    with pytest.raises(ValueError, match="at least one file"):
+        EncodedImageDataset([])
