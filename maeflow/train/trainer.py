@@ -261,9 +261,10 @@ class Trainer:
                     getattr(raw, part).compile()
             if not hasattr(raw, "encoder"):
                 raw.compile()
+        # FSDP2 replaces parameters with sharded DTensors: the optimizer must see those
+        self.wrapped = self._wrap(raw)
         self.optimizer = build_optimizer(raw, self.peak_lr, s.weight_decay, tuple(s.betas), s.eps,
                                          fused=self.device.type == "cuda")  # fmt: skip
-        self.wrapped = self._wrap(raw)
         self.scheduler = WarmupCosine(self.optimizer, self.peak_lr, self.total_steps, warmup, s.min_lr)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.loader = self._loader()
@@ -440,8 +441,11 @@ class Trainer:
         if self.masker is not None:
             self.masker.seeds = self._seeds(epoch, positions, self.global_step, micro)
         sync = contextlib.nullcontext()
-        if self.dist.enabled and not last_micro and hasattr(self.wrapped, "no_sync"):
-            sync = self.wrapped.no_sync()  # DDP: all-reduce gradients once per optimizer step
+        if self.dist.enabled and hasattr(self.wrapped, "no_sync"):
+            if not last_micro:
+                sync = self.wrapped.no_sync()  # DDP: all-reduce gradients once per optimizer step
+        elif self.dist.enabled and hasattr(self.wrapped, "set_requires_gradient_sync"):
+            self.wrapped.set_requires_gradient_sync(last_micro)  # FSDP2: reduce-scatter once per step
         with sync:
             with self._autocast():
                 out = self.wrapped(inputs)

@@ -4,8 +4,11 @@ import json
 import socket
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
+
+import maeflow
 
 from .helpers import NoisyImages, ddp_worker, run, settings, tiny_model
 
@@ -16,7 +19,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_match_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["ddp", pytest.param("fsdp", marks=pytest.mark.slow)])
+def test_two_processes_match_one(tmp_path, monkeypatch, engine):
     # spawned children unpickle the worker by module name and take the parent's sys.path
     monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1]))
     single = tmp_path / "single"
@@ -25,7 +29,7 @@ def test_two_processes_match_one(tmp_path, monkeypatch):
     ddp = tmp_path / "ddp"
     ddp.mkdir()
     # 2 processes × 2 samples × 2 accumulation steps = the single run's batch of 8
-    overrides = {"epochs": 2, "batch_size": 4, "accum_iter": 2}
+    overrides = {"epochs": 2, "batch_size": 4, "accum_iter": 2, "distributed": engine}
     mp.spawn(ddp_worker, args=(2, _free_port(), str(ddp), overrides), nprocs=2, join=True)
     out = json.loads((ddp / "losses.json").read_text())
     assert out["step"] == len(reference) == 4
@@ -36,3 +40,6 @@ def test_two_processes_match_one(tmp_path, monkeypatch):
     final = torch.load(ddp / "checkpoints" / "last.pt", weights_only=True)
     assert final["progress"]["world_size"] == 2 and len(final["rng"]) == 2
     assert not any(k.startswith("module.") for k in final["model"])
+    # a full (unsharded) model in maeflow's format, whichever engine trained it
+    model, info = maeflow.model_from_checkpoint(ddp / "checkpoints" / "last.pt")
+    assert not info.missing and not info.unexpected
