@@ -14,7 +14,9 @@ What loads:
   which maeflow's windowed blocks do not reproduce; such decoder weights are left out with a
   warning and the decoder keeps its initialization.
 Fixed sin-cos tables in the file are compared with maeflow's own (a difference, e.g. another
-token order, is reported) and not loaded.
+token order, is reported) and not loaded. Export writes the same names (with the tables); a
+maeflow windowed decoder has the global decoder's parameter names, so its weights export as a
+global decoder's would.
 """
 
 from __future__ import annotations

@@ -127,9 +127,14 @@ PRESETS = {
     "audiomae_vit_base_patch16": _preset(),
     # a small one for one GPU or a CPU: 1 s clips (Speech Commands' 128 frames)
     "audiomae_vit_tiny_patch16": _preset(
-        input_size=(128, 128), embed_dim=192, depth=12, num_heads=3,
-        decoder_embed_dim=128, decoder_depth=4, decoder_num_heads=4,
-    ),  # fmt: skip
+        input_size=(128, 128),
+        embed_dim=192,
+        depth=12,
+        num_heads=3,
+        decoder_embed_dim=128,
+        decoder_depth=4,
+        decoder_num_heads=4,
+    ),
     # for tests: 64 frames x 32 mel bins, 8 x 8 patches → an 8 x 4 token grid
     "audiomae_vit_test": _preset(**_TEST),
     "audiomae_vit_local_test": _preset(**_TEST, decoder_attention="local", decoder_window=(2, 2), decoder_shift=(1, 1)),

@@ -29,7 +29,7 @@ def audiomae_state_dict(model, encoder_only=False):
         for ours_prefix in sorted((n for _, n in NAMES), key=len, reverse=True):
             if key.startswith(ours_prefix):
                 theirs = next(t for t, o in NAMES if o == ours_prefix)
-                out[theirs + key[len(ours_prefix):]] = torch.randn_like(value)
+                out[theirs + key[len(ours_prefix) :]] = torch.randn_like(value)
                 break
     enc = model.encoder.pos_embed.table
     out["pos_embed"] = torch.cat([torch.zeros(1, 1, enc.shape[-1]), enc], 1)
