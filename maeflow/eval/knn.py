@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+_MAX_SIM_ENTRIES = 1 << 28
+
 
 def knn_predict(
     train_features: torch.Tensor,
@@ -15,13 +17,14 @@ def knn_predict(
     k: int = 20,
     temperature: float = 0.07,
     num_classes: int | None = None,
-    chunk_size: int = 1024,
+    chunk_size: int | None = None,
 ) -> torch.Tensor:
     """Predicted class (N_test,) for each test feature.
 
     ``train_features`` (N, D), ``train_labels`` (N,) in ``0..num_classes-1``, ``test_features``
     (M, D). ``k`` is capped at N. Test samples go through in chunks of ``chunk_size`` so that the
-    (chunk, N) similarity matrix stays small.
+    (chunk, N) similarity matrix stays small (default: at most 1024 rows and 2^28 entries, 1 GiB,
+    e.g. 209 rows against ImageNet's 1.28M training images).
     """
     if k < 1:
         raise ValueError(f"k must be a positive integer, got {k}")
@@ -35,6 +38,7 @@ def knn_predict(
         raise ValueError("kNN needs labeled training data (found labels < 0)")
     num_classes = num_classes or int(train_labels.max()) + 1
     k = min(k, train_features.shape[0])
+    chunk_size = chunk_size or max(1, min(1024, _MAX_SIM_ENTRIES // train_features.shape[0]))
     train = F.normalize(train_features.float(), dim=1)  # (N, D)
     labels = train_labels.to(train.device)
     preds = []

@@ -40,6 +40,11 @@ def test_knn_weighted_vote_by_hand():
     # T=10: weights nearly equal → two votes for class 0 beat one for class 1
     assert knn_predict(train, labels, query, k=3, temperature=10.0).tolist() == [0]
     assert knn_predict(train, labels, query, k=50).tolist() == [1]  # k capped at N
+    queries = torch.cat([query, -query, query])
+    assert (
+        knn_predict(train, labels, queries, k=1, chunk_size=1).tolist()
+        == knn_predict(train, labels, queries, k=1).tolist()
+    )
 
 
 def test_knn_separable_and_chance():
