@@ -1,0 +1,38 @@
+"""The shipped video configs: the published VideoMAE recipe's numbers, and a demo whose data fits its model."""
+
+from pathlib import Path
+
+import torch
+
+import maeflow
+from maeflow.config import check_registered, load_config
+from maeflow.data import build_dataset
+
+CONFIGS = Path(__file__).resolve().parents[3] / "configs" / "video"
+
+
+def test_kinetics_recipe_follows_the_paper():
+    cfg = load_config(CONFIGS / "videomae_vit_base_kinetics400.yaml", env={"KINETICS_ROOT": "/data/k400"})
+    check_registered(cfg)
+    t = cfg.train
+    assert (t.epochs, t.effective_batch_size, t.base_lr, t.min_lr) == (800, 2048, 1.5e-4, 8e-5)
+    assert (t.weight_decay, t.warmup_epochs) == (0.05, 40)
+    assert tuple(t.betas) == (0.9, 0.95)
+    args = cfg.model.args
+    assert cfg.model.name == "videomae_vit_base_patch16"
+    assert (args["mask_ratio"], args["masker"], args["num_frames"], args["img_size"]) == (0.9, "tube", 16, 224)
+    assert cfg.data.name == "video_folder" and cfg.data.options["root"] == "/data/k400"
+    assert cfg.data.options["stride"] == 4
+
+
+def test_demo_data_fits_its_model():
+    cfg = load_config(CONFIGS / "demo.yaml")
+    check_registered(cfg)
+    assert cfg.eval.compare_random_init and cfg.data.name == "moving_digits"
+    model = maeflow.create_model(cfg.model.name, **cfg.model.args)
+    ds = build_dataset(cfg.data.name, "train", model=model, **dict(cfg.data.options, num_samples=2))
+    x = torch.stack([ds[i][0] for i in range(2)])
+    assert x.shape == (2, 1, 8, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+    assert out.mask_info.num_visible == 4 * (64 - int(0.9 * 64))  # tube: 7 of 64 patches in each of 4 slots
