@@ -48,7 +48,7 @@ def run(args) -> int:
         result = build_trainer(cfg).fit()
     except NonFiniteLossError as exc:
         raise UserError(str(exc)) from None
-    report(result)
+    report(result, show_eval=False)
     if result.interrupted:
         print(f"interrupted ({result.interrupted}); run `maeflow demo` again to resume")
         return 130

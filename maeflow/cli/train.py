@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
 
 
-def report(result) -> None:
+def report(result, show_eval: bool = True) -> None:
     """One short summary of a finished (or interrupted) run, printed on rank 0."""
     loss = "-" if result.last_loss is None else f"{result.last_loss:.4f}"
     print(f"steps: {result.global_step}  last loss: {loss}")
@@ -31,7 +31,7 @@ def report(result) -> None:
     print(f"metrics: {result.output_dir / 'metrics.jsonl'}")
     if result.reconstruction:
         print(f"reconstruction: {result.reconstruction}")
-    for key, value in result.eval.items():
+    for key, value in result.eval.items() if show_eval else ():
         print(f"{key}: {value:.2f}")
 
 

@@ -1,0 +1,64 @@
+"""``maeflow train`` / ``maeflow demo`` from the command line, and their one-line errors."""
+
+import json
+
+import pytest
+
+from maeflow.cli import main
+
+TINY = """# maeflow train tiny.yaml
+model: {name: mae_vit_test}
+data: {name: digits, batch_size: 16, num_workers: 0}
+train: {epochs: 1, max_steps: 2, log_every: 1, progress: false, tensorboard: false}
+run: {output_dir: OUT}
+"""
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY.replace("OUT", str(tmp_path / "run")))
+    return path
+
+
+def test_train_writes_a_complete_run(tiny_config, tmp_path, capsys):
+    assert main(["train", str(tiny_config), "train.base_lr=1e-3"]) == 0
+    run = tmp_path / "run"
+    assert "checkpoint:" in capsys.readouterr().out
+    assert (run / "checkpoints" / "last.pt").is_file() and (run / "reconstruction.png").is_file()
+    records = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2]
+    assert "base_lr: 0.001" in (run / "config.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    "overrides, expected",
+    [
+        (["train.epoch=3"], "unknown key 'epoch': did you mean 'epochs'?"),
+        (["data.name=image_folder", "data.options.root=/no/such/folder"], "/no/such/folder"),
+        (["data.batch_size=5000"], "fewer than one effective batch of 5000"),
+        (["model.name=mae_vit_tset"], "did you mean 'mae_vit_test'?"),
+    ],
+)
+def test_bad_input_is_one_clear_line(tiny_config, capsys, overrides, expected):
+    assert main(["train", str(tiny_config), *overrides]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "Traceback" not in err
+    assert err.startswith("maeflow train: error:")
+
+
+def test_empty_image_folder(tiny_config, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    args = ["data.name=image_folder", f"data.options.root={tmp_path / 'empty'}"]
+    assert main(["train", str(tiny_config), *args]) == 2
+    err = capsys.readouterr().err
+    assert "empty" in err.lower() or "no image" in err.lower(), err
+
+
+def test_demo_prints_both_probe_rows(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["train.max_steps=1", "train.progress=false", "eval.linear_epochs=2", f"run.output_dir={out}"]
+    assert main(["demo", *args]) == 0
+    text = capsys.readouterr().out
+    assert "pretrained MAE" in text and "random init" in text and "wall time" in text
+    assert (out / "reconstruction.png").is_file() and (out / "checkpoints" / "last.pt").is_file()
