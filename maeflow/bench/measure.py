@@ -7,6 +7,7 @@ failure, and the runner turns the exception into a failed row.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import resource
 import statistics
@@ -19,6 +20,8 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 
 from maeflow.bench.config import BenchEntry, DataSpec
 from maeflow.bench.subjects import SUBJECTS
+
+log = logging.getLogger(__name__)
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -193,6 +196,8 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
     count_batch = min(entry.flop_batch, first.shape[0])
     flops, visible = count_flops(subject, first[:count_batch], device, entry.precision)
     flops_per_sample = flops / count_batch
+    log.info("%s: %s parameters, %.4g GFLOP/sample (fwd+bwd), built and counted in %.1f s", entry.name,
+             f"{params:,}", flops_per_sample / 1e9, time.perf_counter() - started)  # fmt: skip
 
     optimizer = build_optimizer(subject, entry, device)
     scaler = torch.amp.GradScaler(device.type, enabled=entry.precision == "fp16")
@@ -203,7 +208,7 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
 
     times: list[float] = []
     losses: list[float] = []
-    baselines: list[float] = []
+    baselines: dict[str, list[float]] = {}
     inputs = first
     for step in range(entry.steps):
         if batches is not None and step > 0:
@@ -220,20 +225,27 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
         elapsed = time.perf_counter() - t0
         if step >= entry.warmup:
             times.append(elapsed)
+        if (step + 1) % max(1, entry.steps // 4) == 0 or step + 1 == entry.steps:
+            log.info("%s: step %d/%d, loss %.4f, %.1f ms/step", entry.name, step + 1, entry.steps,
+                     float(loss.detach()), elapsed * 1e3)  # fmt: skip
         if step >= entry.steps - entry.loss_window:
             value = float(loss.detach())
             if not math.isfinite(value):
                 raise FloatingPointError(f"loss became {value} at step {step}")
             losses.append(value)
-            baselines.append(float(subject.baseline(aux)))
+            for kind, b in subject.baselines(aux).items():
+                baselines.setdefault(kind, []).append(float(b))
     peak_mb, peak_kind = peak_memory(device)
 
+    baseline_kind, baseline = min(((k, statistics.fmean(v)) for k, v in baselines.items()), key=lambda kv: kv[1])
     step_s = statistics.median(times)
     samples_per_s = entry.batch / step_s
     tokens = subject.num_tokens()
     probe: Any = "n/a: not asked for (probe: false)"
     if entry.probe:
+        t_probe = time.perf_counter()
         probe = run_probe(subject, entry, initial_state, device)
+        log.info("%s: probes %s in %.1f s", entry.name, probe, time.perf_counter() - t_probe)
 
     return {
         "name": entry.name,
@@ -261,8 +273,8 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
         "peak_mem_mb": peak_mb,
         "peak_mem_kind": peak_kind,
         "final_loss": statistics.fmean(losses),
-        "baseline_loss": statistics.fmean(baselines),
-        "baseline_kind": subject.baseline_kind(),
+        "baseline_loss": baseline,
+        "baseline_kind": baseline_kind,
         "probe": probe,
         "vs_hf": "n/a: no matching hf_vitmae entry",
         "vs_hf_peak_mem": "n/a: no matching hf_vitmae entry",

@@ -225,7 +225,7 @@ def markdown_report(record: dict[str, Any]) -> str:
 
 
 def write_chart(results: list[dict[str, Any]], path: Path) -> Path:
-    """Two panels: samples/s per entry, and final loss next to the trivial baseline per entry."""
+    """Two panels: samples/s per entry, and final loss over the trivial baseline per entry."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -245,15 +245,18 @@ def write_chart(results: list[dict[str, Any]], path: Path) -> Path:
     ax1.set_xlabel("samples/s (median training step)")
     if any(s > 0 for s in speed) and max(speed) / max(min(s for s in speed if s > 0), 1e-12) > 100:
         ax1.set_xscale("log")
-    h = 0.38
-    loss = [r["final_loss"] if o else 0.0 for r, o in zip(results, ok, strict=True)]
-    base = [r["baseline_loss"] if o else 0.0 for r, o in zip(results, ok, strict=True)]
-    ax2.barh([y - h / 2 for y in ys], loss, height=h, label="final loss", color="tab:green")
-    ax2.barh([y + h / 2 for y in ys], base, height=h, label="trivial baseline", color="tab:gray")
+    # losses of different modalities live on different scales: show each against its own baseline
+    ratio = [r["final_loss"] / r["baseline_loss"] if o and r["baseline_loss"] > 0 else 0.0
+             for r, o in zip(results, ok, strict=True)]  # fmt: skip
+    ax2.barh(ys, ratio, color=["tab:green" if 0 < q < 1 else "tab:red" for q in ratio])
+    for y, o, q, r in zip(ys, ok, ratio, results, strict=True):
+        label = f" {r['final_loss']:.3g} / {r['baseline_loss']:.3g}" if o else " failed"
+        ax2.text(q, y, label, va="center", fontsize=8)
+    ax2.axvline(1.0, color="black", linestyle="--", linewidth=1)
     ax2.set_yticks(ys, names)
     ax2.invert_yaxis()
-    ax2.set_xlabel("loss (mean of last steps)")
-    ax2.legend(loc="lower right", fontsize=8)
+    ax2.set_xlabel("final loss / trivial baseline (below 1: learned something)")
+    ax2.set_xlim(0, max([1.3, *(q * 1.35 for q in ratio)]))
     fig.suptitle("maeflow bench")
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)

@@ -21,13 +21,6 @@ from maeflow.bench.measure import RESULT_FIELDS, run_entry
 
 log = logging.getLogger(__name__)
 
-MEASURED = (
-    "params", "tokens_per_sample", "visible_tokens_per_sample", "flops_per_sample", "step_time_ms",
-    "samples_per_s", "tokens_per_s", "tflops", "peak_mem_mb", "peak_mem_kind", "final_loss", "baseline_loss",
-    "baseline_kind", "probe", "vs_hf", "vs_hf_peak_mem",
-)  # fmt: skip
-
-
 # --- validation ---------------------------------------------------------------------------------
 
 

@@ -14,15 +14,29 @@ from torch import nn
 
 import maeflow
 from maeflow.nn.blocks import set_attention_backend
+from maeflow.targets import MaskedMSELoss
+
+
+def trivial_baselines(loss_fn, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The loss of two constant predictions on the same batch and mask, through the model's own
+    loss: ``zeros`` (for per-token normalized targets: the mean of target² over masked tokens)
+    and ``mean target`` (every token predicted as the mean masked target of the batch: for point
+    groups, the mean group). A model that learned nothing scores about the lower of the two."""
+    m = mask.to(torch.bool)
+    t = target.float()
+    mean = t[m].mean(dim=0) if m.any() else t.flatten(0, 1).mean(dim=0)  # (P,) or the token's trailing shape
+    return {
+        "zeros": loss_fn(torch.zeros_like(pred, dtype=torch.float32), t, mask).float(),
+        "mean target": loss_fn(mean.expand_as(t).contiguous(), t, mask).float(),
+    }
 
 
 class MaeflowSubject:
     """A registered maeflow preset, ``create_model(preset, **args)``.
 
-    The trivial baseline is the loss of a constant prediction on the same batch and mask:
-    ``baseline_pred(target, mask) -> pred`` when the model (or its loss) defines one — e.g. the
-    mean point group for Chamfer losses — otherwise zeros (for per-token normalized targets this
-    is the mean of target² over the masked tokens).
+    Its trivial baselines are the losses of constant predictions on the same batch and mask
+    (:func:`trivial_baselines`), and ``baseline_pred(target, mask) -> pred`` when the model or
+    its loss declares a modality-specific one.
     """
 
     kind = "maeflow"
@@ -61,13 +75,14 @@ class MaeflowSubject:
         return None
 
     @torch.no_grad()
-    def baseline(self, aux: Any) -> torch.Tensor:
+    def baselines(self, aux: Any) -> dict[str, torch.Tensor]:
+        """Losses of constant predictions on this batch and mask (see :func:`trivial_baselines`),
+        plus the model's own ``baseline_pred(target, mask)`` when it (or its loss) has one."""
+        out = trivial_baselines(self.model.loss_fn, aux.pred, aux.target, aux.mask)
         fn = self.baseline_pred_fn()
-        pred = fn(aux.target, aux.mask) if fn is not None else torch.zeros_like(aux.pred)
-        return self.model.loss_fn(pred, aux.target, aux.mask)
-
-    def baseline_kind(self) -> str:
-        return "baseline_pred" if self.baseline_pred_fn() is not None else "zeros"
+        if fn is not None:
+            out["baseline_pred"] = self.model.loss_fn(fn(aux.target, aux.mask), aux.target, aux.mask)
+        return out
 
     def counting_backend(self):
         """Context for FLOP counting: attention through SDPA (the kernels the counter knows),
@@ -177,24 +192,21 @@ class HFViTMAESubject:
 
     def loss(self, module: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, Any]:
         out = module(pixel_values=inputs)
-        return out.loss, (inputs, out.mask)
+        return out.loss, (inputs, out.mask, out.logits.detach())
 
     def visible_tokens(self, aux: Any) -> int:
-        _, mask = aux
+        _, mask, _ = aux
         return int(mask.shape[1] - mask[0].sum().item())
 
     @torch.no_grad()
-    def baseline(self, aux: Any) -> torch.Tensor:
-        """Zeros against the same targets HF's loss uses (patchified, optionally normalized)."""
-        inputs, mask = aux
+    def baselines(self, aux: Any) -> dict[str, torch.Tensor]:
+        """Constant predictions against the targets HF's loss uses (patchified, optionally
+        normalized), scored with the same masked MSE."""
+        inputs, mask, pred = aux
         target = self.model.patchify(inputs).float()
         if self.settings["norm_pix_loss"]:
             target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
-        per_token = target.pow(2).mean(-1)
-        return (per_token * mask).sum() / mask.sum()
-
-    def baseline_kind(self) -> str:
-        return "zeros"
+        return trivial_baselines(MaskedMSELoss(), pred, target, mask.bool())
 
     def counting_backend(self):
         return _Null()

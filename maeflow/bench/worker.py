@@ -16,6 +16,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m maeflow.bench.worker IN.json OUT.json", file=sys.stderr)
         return 2
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")  # fmt: skip
     from maeflow.bench.config import BenchEntry
     from maeflow.bench.measure import run_entry
     from maeflow.bench.runner import failed_result

@@ -14,7 +14,8 @@ def add_arguments(parser) -> None:
         help="steps=3 (every entry), entries.<name>.batch=4 (one entry), device=cpu, isolation=inprocess",
     )  # fmt: skip
     parser.add_argument("--output-dir", help="run folder (default runs/bench/<UTC timestamp>)")
-    parser.add_argument("--only", nargs="+", metavar="NAME", help="run only these entries (by name)")
+    parser.add_argument("--only", action="append", metavar="NAME[,NAME]",
+                        help="run only these entries (by name; comma-separated or repeated)")  # fmt: skip
     parser.add_argument(
         "--record", metavar="DIR",
         help="also copy the Markdown and JSON to DIR/<config name>_<date>.{md,json} (e.g. benchmarks/results)",
@@ -29,11 +30,12 @@ def run(args) -> int:
     overrides = parse_overrides(args.overrides)
     config, raw = load_config(args.config, overrides)
     if args.only:
+        only = [n.strip() for item in args.only for n in item.split(",") if n.strip()]
         names = [e.name for e in config.entries]
-        unknown = [n for n in args.only if n not in names]
+        unknown = [n for n in only if n not in names]
         if unknown:
             raise ValueError(f"--only: no entry named {', '.join(map(repr, unknown))}; entries are {', '.join(names)}")
-        kept = [e.model_dump(mode="json") for e in config.entries if e.name in args.only]
+        kept = [e.model_dump(mode="json") for e in config.entries if e.name in only]
         config = parse_config({**config.model_dump(mode="json", exclude={"entries"}), "entries": kept}, args.config)
     now = _dt.datetime.now(_dt.timezone.utc)
     out_dir = Path(args.output_dir or Path("runs", "bench", now.strftime("%Y%m%d-%H%M%S")))
