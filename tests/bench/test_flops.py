@@ -5,7 +5,6 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import maeflow
-
 from maeflow.bench.measure import count_flops
 from maeflow.bench.subjects import MaeflowSubject
 
