@@ -42,7 +42,10 @@ def write_video(path, frames, codec="libx264", rate=25):
     return path
 
 
-@pytest.mark.parametrize("ext,codec", [("mp4", "libx264"), ("avi", "mpeg4")])
+CONTAINERS = [("mp4", "libx264"), ("avi", "mpeg4"), ("webm", "libvpx-vp9"), ("mkv", "libx264")]
+
+
+@pytest.mark.parametrize("ext,codec", CONTAINERS)
 def test_written_video_decodes_back_through_the_dataset(tmp_path, ext, codec):
     frames = synthetic_frames(16, 32, 48)
     (tmp_path / "waves").mkdir()
