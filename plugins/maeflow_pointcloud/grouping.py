@@ -57,7 +57,8 @@ def farthest_point_sample(
     if start == "first":
         current = torch.zeros(B, dtype=torch.long, device=xyz.device)
     elif start == "random":
-        current = torch.randint(N, (B,), generator=generator, device="cpu").to(xyz.device)
+        device = generator.device if generator is not None else xyz.device
+        current = torch.randint(N, (B,), generator=generator, device=device).to(xyz.device)
     else:
         raise ValueError(f"start must be 'first' or 'random', got {start!r}")
     min_dist = torch.full((B, N), float("inf"), device=xyz.device)  # squared distance to the chosen set

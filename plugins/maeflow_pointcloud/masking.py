@@ -37,7 +37,7 @@ class BlockMasker:
             raise ValueError(f"positions {tuple(pos.shape)} do not match {L} tokens in a batch of {B}")
         keep = num_visible(L, ratio, self.rounding)
         if noise is None:
-            noise = torch.rand(B, L, generator=generator)
+            noise = torch.rand(B, L, generator=generator, device=generator.device if generator else pos.device)
         seed = check_noise(noise, (B, L)).to(pos.device).argmin(dim=1)  # (B,)
         seed_pos = pos[torch.arange(B, device=pos.device), seed].unsqueeze(1)  # (B, 1, d)
         dist = (pos.float() - seed_pos.float()).norm(dim=-1)  # (B, L)

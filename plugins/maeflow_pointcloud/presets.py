@@ -28,6 +28,7 @@ class PointMAEConfig:
     point_features: int = 0
     fps_start: str = "first"
     normalize: bool = False
+    pointnet_widths: tuple[int, int, int] = (128, 256, 512)
     embed_dim: int = 384
     depth: int = 12
     num_heads: int = 6
@@ -49,7 +50,7 @@ class PointMAEConfig:
 def build_point_mae(cfg: PointMAEConfig) -> MaskedAutoencoder:
     tokenizer = PointGroupTokenizer(
         cfg.num_groups, cfg.group_size, cfg.embed_dim, cfg.num_points, cfg.point_features,
-        cfg.fps_start, cfg.normalize,
+        cfg.fps_start, cfg.normalize, tuple(cfg.pointnet_widths),
     )  # fmt: skip
     encoder = Encoder(
         cfg.embed_dim, cfg.depth, cfg.num_heads,
@@ -91,7 +92,7 @@ def _preset(**defaults):
 # tiny models for tests and CPU demos: 256 points in 16 groups of 16
 _TEST = dict(
     num_points=256, num_groups=16, group_size=16, embed_dim=32, depth=2, num_heads=2,
-    decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2, pos_hidden=16,
+    decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2, pos_hidden=16, pointnet_widths=(16, 32, 64),
 )  # fmt: skip
 
 PRESETS = {

@@ -29,7 +29,8 @@ class PointGroupTokenizer(nn.Module):
 
     - ``embeddings`` (B, G, D): mini-PointNet per group — shared MLP (3 + F)→128→256 with
       BatchNorm/ReLU, max-pool over the group, the pooled feature concatenated back to every
-      point, MLP 512→512→D, max-pool again (Point-MAE's group encoder);
+      point, MLP 512→512→D, max-pool again (Point-MAE's group encoder; ``pointnet_widths``
+      (128, 256, 512) sets the three hidden widths, smaller for CPU-sized models);
     - ``positions`` (B, G, 3): the centers (the positional MLPs live in the encoder/decoder);
     - ``targets`` (B, G, k·3): each group's xyz relative to its center, flattened point-major
       (point j's x, y, z at ``3j .. 3j+2``), the order of Point-MAE's prediction head;
@@ -52,6 +53,7 @@ class PointGroupTokenizer(nn.Module):
         point_features: int = 0,
         fps_start: FPSStart = "first",
         normalize: bool = False,
+        pointnet_widths: tuple[int, int, int] | list[int] = (128, 256, 512),
     ):
         super().__init__()
         if num_groups <= 0 or group_size <= 0:
@@ -70,13 +72,16 @@ class PointGroupTokenizer(nn.Module):
         self.fps_start = fps_start
         self.normalize = normalize
         self.target_dim = self.group_size * 3
+        if len(pointnet_widths) != 3 or min(pointnet_widths) <= 0:
+            raise ValueError(f"pointnet_widths must be three positive widths, got {pointnet_widths}")
         c = 3 + self.point_features
+        w1, w2, w3 = (int(w) for w in pointnet_widths)
         # Conv1d with kernel 1 = a per-point linear layer over (B·G, C, k); names follow Point-MAE
         self.first_conv = nn.Sequential(
-            nn.Conv1d(c, 128, 1), nn.BatchNorm1d(128), nn.ReLU(inplace=True), nn.Conv1d(128, 256, 1)
+            nn.Conv1d(c, w1, 1), nn.BatchNorm1d(w1), nn.ReLU(inplace=True), nn.Conv1d(w1, w2, 1)
         )
         self.second_conv = nn.Sequential(
-            nn.Conv1d(512, 512, 1), nn.BatchNorm1d(512), nn.ReLU(inplace=True), nn.Conv1d(512, self.embed_dim, 1)
+            nn.Conv1d(2 * w2, w3, 1), nn.BatchNorm1d(w3), nn.ReLU(inplace=True), nn.Conv1d(w3, self.embed_dim, 1)
         )
 
     def init_weights(self) -> None:
@@ -102,7 +107,7 @@ class PointGroupTokenizer(nn.Module):
         B, G, k, C = groups.shape
         f = self.first_conv(groups.reshape(B * G, k, C).transpose(1, 2))  # (BG, 256, k)
         pooled = f.amax(dim=2, keepdim=True)  # (BG, 256, 1)
-        f = torch.cat([pooled.expand(-1, -1, k), f], dim=1)  # (BG, 512, k)
+        f = torch.cat([pooled.expand(-1, -1, k), f], dim=1)  # (BG, 512, k): global first, as Point-MAE
         f = self.second_conv(f).amax(dim=2)  # (BG, D)
         return f.reshape(B, G, self.embed_dim)
 

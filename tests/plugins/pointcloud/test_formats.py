@@ -5,7 +5,7 @@ import torch
 
 import maeflow
 
-CFG = dict(depth=2, decoder_depth=1)  # the test preset's widths: 32, pos MLP hidden 16, k = 16
+CFG = dict(depth=2, decoder_depth=1, pointnet_widths=(128, 256, 512))  # Point-MAE widths; D = 32, k = 16
 
 
 def point_mae_state_dict(D=32, hidden=16, k=16, depth=2, decoder_depth=1, generator=None):

@@ -34,6 +34,9 @@ def test_base_preset_has_point_mae_sizes():
     for w in (model.encoder.blocks[0].mlp.fc1.weight, model.tokenizer.second_conv[3].weight):
         assert abs(w.std().item() - 0.02) < 0.002
     assert torch.all(model.tokenizer.first_conv[0].bias == 0)
+    shapes = [tuple(model.tokenizer.first_conv[i].weight.shape) for i in (0, 3)]
+    shapes += [tuple(model.tokenizer.second_conv[i].weight.shape) for i in (0, 3)]
+    assert shapes == [(128, 3, 1), (256, 128, 1), (512, 512, 1), (384, 512, 1)]
     out = model(model.tokenizer.example_inputs(1, generator=torch.Generator().manual_seed(0)))
     assert out.pred.shape == (1, 64, 96) and out.mask_info.num_visible == 26
     assert out.tokens.positions.shape == (1, 64, 3) and out.tokens.layout is None
