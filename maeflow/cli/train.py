@@ -47,11 +47,18 @@ def run(args) -> int:
         return 0
     check_registered(cfg)
     trainer = build_trainer(cfg)
+    is_main = True
     try:
         result = trainer.fit()
+        is_main = info().is_main
     except NonFiniteLossError as exc:
         raise UserError(str(exc)) from None
-    if not info().is_main:
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            dist.destroy_process_group()
+    if not is_main:
         return 0
     report(result)
     if result.interrupted:

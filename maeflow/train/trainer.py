@@ -588,7 +588,10 @@ class Trainer:
         if self._stop is None:
             if s.eval_final and self.evaluator is not None:
                 self._evaluate(metrics, epoch)
-            if s.reconstruction and main:
+            if s.reconstruction and main and self._fsdp:
+                log.info("no reconstruction figure under FSDP (the model is sharded); use `maeflow visualize` "
+                         "on the checkpoint")  # fmt: skip
+            elif s.reconstruction and main:
                 result.reconstruction = self._reconstruction()
         result.eval = dict(self.eval_results)
         metrics.close()
@@ -596,13 +599,17 @@ class Trainer:
             self._raw().masker = self.masker.masker
         return result
 
+    @property
+    def _fsdp(self) -> bool:
+        return self.dist.enabled and self.settings.distributed == "fsdp"
+
     def _raw(self) -> nn.Module:
         return getattr(self.wrapped, "module", self.wrapped)
 
     def _evaluate(self, metrics: MetricsLogger, epoch: int) -> None:
         if self.evaluator is None:
             return
-        if self.dist.enabled and self.settings.distributed == "fsdp":
+        if self._fsdp:
             log.warning("evaluation during FSDP training is not supported; evaluate the saved checkpoint "
                         "with `maeflow eval` instead")  # fmt: skip
             return

@@ -155,3 +155,18 @@ def test_outputs_written(tmp_path):
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert sum(r["type"] == "eval" for r in records) == 2
     assert not isinstance(model.masker, SeededMasker)  # the seeding wrapper is removed after training
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    result, losses = run(tiny_model(), NoisyImages(16), settings(tmp_path, epochs=1, precision="bf16",
+                                                                 attention="math"))  # fmt: skip
+    assert len(losses) == 2 and all(x == x for x in losses)
+    state = read_checkpoint(result.checkpoint)
+    assert state["model"]["encoder.cls_token"].dtype == torch.float32  # weights stay fp32 under autocast
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_like_eager(tmp_path):
+    _, eager = run(tiny_model(), NoisyImages(16), settings(tmp_path / "a", epochs=1))
+    _, compiled = run(tiny_model(), NoisyImages(16), settings(tmp_path / "b", epochs=1, compile=True))
+    torch.testing.assert_close(torch.tensor(compiled), torch.tensor(eager), rtol=1e-4, atol=1e-5)
