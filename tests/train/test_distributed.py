@@ -43,3 +43,28 @@ def test_two_processes_match_one(tmp_path, monkeypatch, engine):
     # a full (unsharded) model in maeflow's format, whichever engine trained it
     model, info = maeflow.model_from_checkpoint(ddp / "checkpoints" / "last.pt")
     assert not info.missing and not info.unexpected
+
+
+@pytest.mark.slow
+def test_torchrun_cli(tmp_path):
+    """The documented launch: ``torchrun --nproc_per_node=2 -m maeflow train CONFIG``."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(
+        "# torchrun --nproc_per_node=2 -m maeflow train tiny.yaml\n"
+        "model: {name: mae_vit_test}\n"
+        "data: {name: digits, batch_size: 16, num_workers: 0}\n"
+        "train: {max_steps: 2, log_every: 1, progress: false, tensorboard: false, reconstruction: false}\n"
+        f"run: {{output_dir: {tmp_path / 'run'}, threads: 1}}\n"
+    )
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port", str(_free_port()),
+              "-m", "maeflow", "train", str(cfg)]  # fmt: skip
+    ok = subprocess.run(launch, capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert ok.stdout.count("checkpoint:") == 1  # rank 0 alone reports
+    assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 2
+    bad = subprocess.run([*launch, "data.batch_size=7"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0
+    assert "data.batch_size=7 is not divisible by the 2 processes" in bad.stderr
