@@ -25,11 +25,12 @@ SDPA (and says so). When xformers does not load, that is logged once as well.
 On CPU ``auto`` is SDPA: PyTorch's CPU flash kernel was measured faster than the math path
 for every shape tried, down to (2, 2, 17, 16) (see ``benchmarks/README.md``).
 
-``torch.compile``: nothing is measured while a graph is being traced. Under compilation
-``auto`` is a read-only lookup in the table of choices already made (dynamo guards on the
-entry), so a model that ran one eager step first compiles the chosen kernels
-(``sdpa_kernel`` traces); a shape not seen before compiles plain SDPA. The trainer's
-``train.compile`` runs eager warm-up steps for this reason (see :func:`tune_attention`).
+``torch.compile``: the choice is made outside the graph. While dynamo traces, the selector is
+called with plain values (device, dtype, sizes) through ``torch._dynamo.assume_constant_result``:
+it runs eagerly at trace time — measuring on real tensors if the shape is new, or reading the
+table — and its answer is a constant in the graph, so ``auto`` adds no graph break and the
+compiled graph runs the chosen kernel (``sdpa_kernel`` traces). Under dynamic shapes (a
+symbolic batch) ``auto`` compiles plain SDPA and leaves the choice to PyTorch.
 
 The choice function is testable without a GPU: :class:`KernelSelector` takes the timing
 function and the candidate list as arguments.
@@ -466,44 +467,39 @@ def _is_compiling() -> bool:
     return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
 
 
-# (device index, dtype, B·H bucket, N, M, Dh, grad, mask kind) -> kernel: the choices made so far,
-# in plain hashable values so that a compiled graph can look them up without tracing the selector
-_decided: dict[tuple, str] = {}
+def _kernel_for_key(device_index: int, dtype: str, bh: int, n: int, m: int, dh: int, grad: bool, mask: str) -> str:
+    key = ShapeKey(_device_name(device_index), dtype, bh_bucket(bh), n, m, dh, grad, mask)
+    return cuda_selector(device_index).choose(key).kernel
 
 
-def _compile_key(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor | None) -> tuple | None:
-    B, H, N, Dh = q.shape
-    bh = B * H
-    if not isinstance(bh, int):  # symbolic batch under dynamic shapes: no per-shape choice
-        return None
-    grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
-    mask = "none" if attn_mask is None else ("bool" if attn_mask.dtype == torch.bool else "float")
-    return (q.device.index, q.dtype, bh_bucket(bh), N, k.shape[-2], Dh, grad, mask)
+# While dynamo traces a graph, the choice is made by calling the selector with plain values at
+# trace time (measuring on real tensors if the shape is new) and baking the returned name into
+# the graph as a constant: no graph break, and the compiled graph runs the measured kernel.
+_kernel_while_tracing = getattr(torch._dynamo, "assume_constant_result", lambda fn: fn)(_kernel_for_key)
 
 
 def choose_kernel(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor | None = None) -> str:
     """The kernel ``auto`` uses for this call (see the module docstring)."""
-    if _is_compiling():  # read-only lookup while a graph is traced
-        if q.device.type != "cuda":
-            return "sdpa"
-        key = _compile_key(q, k, attn_mask)
-        return "sdpa" if key is None else _decided.get(key, "sdpa")
     if q.device.type != "cuda":
-        resolve_backend("auto", q.device)  # logs the CPU choice once
+        if not _is_compiling():
+            resolve_backend("auto", q.device)  # logs the CPU choice once
         return "sdpa"
+    B, H, N, Dh = q.shape
+    bh = B * H
+    grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
+    mask = "none" if attn_mask is None else ("bool" if attn_mask.dtype == torch.bool else "float")
+    dtype = str(q.dtype).removeprefix("torch.")
     index = q.device.index if q.device.index is not None else torch.cuda.current_device()
-    kernel = cuda_selector(index).choose(shape_key(q, k, attn_mask, _device_name(index))).kernel
-    ckey = _compile_key(q, k, attn_mask)
-    if ckey is not None:
-        _decided[(index, *ckey[1:])] = kernel
-    return kernel
+    if _is_compiling():
+        if not isinstance(bh, int):  # a symbolic batch (dynamic shapes): PyTorch's own choice
+            return "sdpa"
+        return _kernel_while_tracing(index, dtype, bh, N, k.shape[-2], Dh, grad, mask)
+    return _kernel_for_key(index, dtype, bh, N, k.shape[-2], Dh, grad, mask)
 
 
-def tune_attention(fn: Callable[[], object]) -> dict[str, str]:
-    """Run ``fn`` (e.g. one eager training step) so that ``auto`` measures and fixes its choices
-    for every attention shape ``fn`` uses; returns {shape: kernel} of the choices made so far.
-    Call it before ``torch.compile`` so the compiled graph uses the measured kernels."""
-    fn()
+def attention_choices() -> dict[str, str]:
+    """``{"<device>: <shape>": kernel}`` for every choice ``auto`` has made in this process
+    (for run logs and benchmark reports)."""
     return {f"{key.device}: {key.describe()}": c.kernel for sel in _selectors.values() for key, c in sel.table.items()}
 
 
@@ -559,6 +555,6 @@ __all__ = [
     "resolve_backend",
     "run_kernel",
     "shape_key",
-    "tune_attention",
+    "attention_choices",
     "xformers_available",
 ]

@@ -4,6 +4,7 @@ The selection logic runs here with injected timers (no GPU needed); the real CPU
 used where they exist, so "not supported for this shape" is exercised for real.
 """
 
+import importlib
 import json
 import logging
 import time
@@ -189,3 +190,26 @@ def test_auto_on_cpu_is_sdpa_and_matches_math():
     mask = torch.rand(11, 11, generator=g) > 0.3
     mask.fill_diagonal_(True)
     torch.testing.assert_close(attention(q, k, v, "auto", mask), math_attention(q, k, v, mask), atol=1e-5, rtol=1e-5)
+
+
+def test_choice_is_made_outside_the_graph_while_compiling(monkeypatch):
+    """Under torch.compile the selector runs at trace time (real tensors, real timing) and its
+    answer is a constant in the graph: one graph, no break, the chosen kernel inside."""
+    A = importlib.import_module("maeflow.nn.attention")  # the module (maeflow.nn.attention is also a function)
+
+    timer = FakeTimer({ShapeKey("Fake GPU", "float32", 8, 5, 5, 8, False, "none"): {"math": 1e-3, "sdpa_flash": 2e-3}})
+    sel = KernelSelector(timer, lambda key: ["sdpa_flash", "math"])
+    monkeypatch.setattr(A, "cuda_selector", lambda index: sel)
+    monkeypatch.setattr(A, "_device_name", lambda index: "Fake GPU")
+    used = []
+
+    def f(q):
+        kernel = A._kernel_while_tracing(0, "float32", 8, 5, 5, 8, False, "none")
+        used.append(kernel)
+        return run_kernel(kernel, q, q, q)
+
+    torch._dynamo.reset()
+    q = torch.randn(2, 4, 5, 8)
+    out = torch.compile(f, backend="eager", fullgraph=True)(q)
+    assert used == ["math"] and len(timer.calls) == 2  # decided once, at trace time
+    torch.testing.assert_close(out, math_attention(q, q, q))
