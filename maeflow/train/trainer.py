@@ -556,6 +556,8 @@ class Trainer:
                                  "lr": lr, "samples_per_s": round(sps, 2), "skipped": self.skipped}  # fmt: skip
                         if grad_norm is not None:
                             entry["grad_norm"] = grad_norm
+                        if hasattr(self.dataset, "skipped"):  # unreadable files the dataset skipped
+                            entry["data_skipped"] = len(self.dataset.skipped)
                         metrics.write(entry, self.global_step)
                         if bar is not None:
                             bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", samples_s=f"{sps:.0f}")

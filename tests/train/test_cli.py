@@ -62,3 +62,21 @@ def test_demo_prints_both_probe_rows(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "pretrained MAE" in text and "random init" in text and "wall time" in text
     assert (out / "reconstruction.png").is_file() and (out / "checkpoints" / "last.pt").is_file()
+
+
+@pytest.mark.filterwarnings("ignore:image_folder")
+def test_corrupt_image_is_skipped_and_counted_in_the_log(tiny_config, tmp_path, capsys):
+    from PIL import Image
+
+    root = tmp_path / "images"
+    root.mkdir()
+    for i in range(20):
+        Image.new("RGB", (40, 36), color=(10 * i, 5 * i, 255 - 10 * i)).save(root / f"img{i:02d}.png")
+    (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really an image")
+    args = ["data.name=image_folder", f"data.options.root={root}", "train.reconstruction=false"]
+    assert main(["train", str(tiny_config), *args]) == 0
+    records = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records and all(r["data_skipped"] == 1 for r in records)
+    # strict mode names the file instead
+    assert main(["train", str(tiny_config), *args, "data.options.strict=true", "run.resume=never"]) == 2
+    assert "broken.png" in capsys.readouterr().err
