@@ -258,24 +258,51 @@ class DeviceImageLoader:
     :class:`EncodedImageDataset` with ``collate_fn=collate_encoded``); each batch is decoded
     on ``device`` and augmented there. Iterating gives ``(images (B, C, S, S) float32, labels
     (B,))`` on ``device``. ``seed`` fixes the augmentation draws (per batch, in order).
+
+    On CUDA (``prefetch=True``) the next batch is decoded and augmented on a side stream while
+    the caller's work on the current batch runs, so the two overlap on the device.
     """
 
-    def __init__(self, loader, augment: DeviceAugment, device: str | torch.device = "cuda", seed: int | None = None):
+    def __init__(
+        self,
+        loader,
+        augment: DeviceAugment,
+        device: str | torch.device = "cuda",
+        seed: int | None = None,
+        prefetch: bool = True,
+    ):
         self.loader = loader
         self.augment = augment
         self.device = torch.device(device)
+        self.prefetch = prefetch and self.device.type == "cuda"
         self.generator = torch.Generator()
         self.generator.manual_seed(torch.initial_seed() if seed is None else seed)
 
     def __len__(self) -> int:
         return len(self.loader)
 
+    def _prepare(self, data, labels) -> tuple[torch.Tensor, torch.Tensor]:
+        images = decode_images(data, self.device, channels=len(self.augment.mean))
+        return self.augment(images, generator=self.generator), labels.to(self.device, non_blocking=True)
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        channels = len(self.augment.mean)
+        if not self.prefetch:
+            for data, labels in self.loader:
+                yield self._prepare(data, labels)
+            return
+        side = torch.cuda.Stream(self.device)
+        pending = None
         for data, labels in self.loader:
-            images = decode_images(data, self.device, channels=channels)
-            x = self.augment(images, generator=self.generator)
-            yield x, labels.to(self.device, non_blocking=True)
+            with torch.cuda.stream(side):
+                ready = self._prepare(data, labels)
+            if pending is not None:
+                yield pending
+            pending = ready
+            torch.cuda.current_stream(self.device).wait_stream(side)
+            for t in pending:  # the tensors were made on the side stream but are used on this one
+                t.record_stream(torch.cuda.current_stream(self.device))
+        if pending is not None:
+            yield pending
 
 
 def device_image_loader(
@@ -286,6 +313,7 @@ def device_image_loader(
     shuffle: bool = True,
     seed: int | None = None,
     drop_last: bool = True,
+    prefetch: bool = True,
     **augment_options,
 ) -> DeviceImageLoader:
     """Bytes read in ``num_workers`` DataLoader workers, decoded and augmented on ``device``.
@@ -299,4 +327,4 @@ def device_image_loader(
         EncodedImageDataset(samples), batch_size, shuffle=shuffle, num_workers=num_workers, seed=seed,
         drop_last=drop_last, collate_fn=collate_encoded, pin_memory=False,
     )  # fmt: skip
-    return DeviceImageLoader(loader, DeviceAugment(**augment_options), device=device, seed=seed)
+    return DeviceImageLoader(loader, DeviceAugment(**augment_options), device=device, seed=seed, prefetch=prefetch)
