@@ -130,3 +130,22 @@ def test_synthetic_batches_through_a_loader():
     ds = build_dataset("synthetic_sounds", "train", train_size=8, input_size=SIZE)
     x, y = next(iter(build_dataloader(ds, batch_size=4, seed=0)))
     assert x.shape == (4, 1, 64, 32) and y.shape == (4,)
+
+
+def test_formats_soundfile_cannot_read_go_through_pyav(tmp_path):
+    av = pytest.importorskip("av")
+    root = tmp_path / "aac" / "tone"
+    root.mkdir(parents=True)
+    x = _tone(440, 1.0)
+    with av.open(str(root / "a.m4a"), "w") as container:
+        stream = container.add_stream("aac", rate=SR)
+        stream.layout = "mono"
+        frame = av.AudioFrame.from_ndarray(x[None], format="flt", layout="mono")
+        frame.sample_rate = SR
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    wav, rate = frontend.load_audio(root / "a.m4a")
+    assert rate == SR and wav.shape[0] == 1 and wav.shape[1] >= SR
+    assert 0.25 < wav.abs().max() < 0.35
+    ds = build_dataset("audio_folder", "test", root=str(tmp_path / "aac"), input_size=SIZE, extensions=[".m4a"])
+    assert len(ds) == 1 and not ds.skipped and torch.isfinite(ds[0][0]).all()
