@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
+from maeflow.data import FolderDataset, FolderIndex, check_root, check_split, scan_folder, split_folder
 from maeflow_pointcloud.grouping import normalize_unit_sphere
 from maeflow_pointcloud.readers import EXTENSIONS, read_points
 from maeflow_pointcloud.shapes import SyntheticShapes
@@ -83,16 +83,24 @@ def pointcloud_folder(
     mesh_points: int = 8192,
     deterministic: bool | None = None,
     seed: int = 0,
+    split_file: str | None = None,
 ) -> FolderDataset:
     """Point clouds from ``root`` (``root/train`` and ``root/test`` (or ``root/val``) when they
     exist, else ``root`` for both splits); labels from class subfolders (``labels=None``: when
     there are subfolders). Meshes are first sampled with ``mesh_points`` surface points.
     Unreadable or non-finite files are skipped and listed in ``dataset.skipped`` or, with
     ``strict=True``, raise ``ValueError`` naming the file. ``deterministic`` (default: on for
-    the test split) fixes each file's resampling by its name."""
+    the test split) fixes each file's resampling by its name.
+
+    ``split_file`` instead lists the split's files, one path per line relative to ``root``,
+    unlabeled; ``{split}`` in it is replaced by the split name. ShapeNet-55 as Point-MAE
+    distributes it: ``root=.../shapenet_pc``, ``split_file=.../ShapeNet-55/{split}.txt``."""
     check_split(split)
-    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="point-cloud dataset")
-    index = scan_folder(folder, extensions, labels=labels, what="point-cloud dataset")
+    if split_file is not None:
+        index = _listed_files(root, split_file.replace("{split}", split))
+    else:
+        folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="point-cloud dataset")
+        index = scan_folder(folder, extensions, labels=labels, what="point-cloud dataset")
     augment = split == "train" if augment is None else augment
     deterministic = split == "test" if deterministic is None else deterministic
     loader = _PointLoader(num_points, mesh_points, normalize, deterministic, seed)
@@ -100,6 +108,17 @@ def pointcloud_folder(
         index, load=loader, transform=ScaleAndTranslate() if augment else None, strict=strict,
         what="point-cloud dataset",
     )  # fmt: skip
+
+
+def _listed_files(root: str | None, split_file: str) -> FolderIndex:
+    base = check_root(root, "point-cloud dataset")
+    listing = Path(split_file).expanduser()
+    if not listing.is_file():
+        raise ValueError(f"point-cloud split file does not exist: {listing}")
+    names = [ln.strip() for ln in listing.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    if not names:
+        raise ValueError(f"point-cloud split file lists no files: {listing}")
+    return FolderIndex(root=base, samples=[(base / n, -1) for n in names], classes=[])
 
 
 def synthetic_shapes(

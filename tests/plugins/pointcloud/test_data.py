@@ -153,3 +153,20 @@ def test_synthetic_shapes_are_deterministic_labeled_and_split():
     assert ds[3][0].shape == (64, 3) and ds[3][1] == 3
     with pytest.raises(ValueError, match="unknown primitive"):
         SyntheticShapes(classes=["sphere", "blob"])
+
+
+def test_split_file_lists_the_split(tmp_path):
+    pc = tmp_path / "shapenet_pc"
+    pc.mkdir()
+    for name in ("02691156-a.npy", "02691156-b.npy", "03001627-c.npy"):
+        np.save(pc / name, np.random.default_rng(0).random((100, 3)))
+    lists = tmp_path / "ShapeNet-55"
+    lists.mkdir()
+    (lists / "train.txt").write_text("02691156-a.npy\n03001627-c.npy\n")
+    (lists / "test.txt").write_text("02691156-b.npy\nmissing.npy\n")
+    opts = dict(root=str(pc), split_file=str(lists / "{split}.txt"), num_points=64)
+    train = build_dataset("pointcloud_folder", "train", **opts)
+    assert len(train) == 2 and train.num_classes is None and train[1][1] == -1
+    with pytest.warns(RuntimeWarning, match="missing.npy"):
+        test = build_dataset("pointcloud_folder", "test", **opts)
+    assert len(test) == 1 and len(test.skipped) == 1

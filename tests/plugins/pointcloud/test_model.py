@@ -73,3 +73,13 @@ def test_decoding_all_positions_equals_point_mae_visible_then_masked_order(seede
             seq = block(seq + pos)
         ref = dec.pred(dec.norm(seq[:, info.num_visible :]))  # (B, M, k·3)
     assert torch.allclose(gather_tokens(out.pred, ids_masked), ref, atol=1e-5)
+
+
+def test_mini_pointnet_matches_its_modules_on_the_conv_layout(seeded):
+    tok = maeflow.create_model("pointmae_test").tokenizer.train()
+    groups = torch.randn(2, 5, 16, 3, generator=seeded)
+    x = groups.reshape(10, 16, 3).transpose(1, 2)  # (BG, C, k), the reference layout
+    f = tok.first_conv(x)
+    f = torch.cat([f.amax(2, keepdim=True).expand(-1, -1, 16), f], dim=1)
+    ref = tok.second_conv(f).amax(2).reshape(2, 5, -1)
+    assert torch.allclose(tok.embed(groups), ref, atol=1e-5)
