@@ -1,0 +1,235 @@
+"""maeflow's MAE training step vs Hugging Face ``ViTMAEForPreTraining`` on the CPU, in one run.
+
+One command (from the repository root)::
+
+    .venv/bin/python benchmarks/cpu_step_vs_hf.py            # ViT-B/16, batch 8, 224², fp32
+
+Both models get the same weights (maeflow's, exported to the Hugging Face layout), the same
+synthetic batch and the same masking noise every step, and an AdamW step each (fp32). Steps of
+the two are interleaved — one round is one maeflow step and one Hugging Face step, the order
+alternating between rounds — so that load from other processes on a shared machine falls on
+both alike. The table gives the median step time after warm-up, images/s and the ratio, plus
+the median of the per-round ratios (the figure least disturbed by load changes).
+
+Results go to ``benchmarks/results/cpu_step_vs_hf_<date>.{md,json}`` (``--out-dir`` to change,
+``--no-write`` to skip). ``--dry-run`` runs a tiny model for two rounds and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def cpu_description() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    name = line.split(":", 1)[1].strip()
+                    break
+            else:
+                name = platform.processor() or platform.machine()
+    except OSError:
+        name = platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} logical CPUs"
+
+
+def hf_twin(model, attn_implementation: str = "sdpa"):
+    """A ``ViTMAEForPreTraining`` with the architecture and the weights of maeflow image ``model``."""
+    import transformers
+
+    import maeflow
+
+    cfg = model.config
+    hf_cfg = transformers.ViTMAEConfig(
+        image_size=cfg.img_size, patch_size=cfg.patch_size, num_channels=cfg.in_chans,
+        hidden_size=cfg.embed_dim, num_hidden_layers=cfg.depth, num_attention_heads=cfg.num_heads,
+        intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio), decoder_hidden_size=cfg.decoder_embed_dim,
+        decoder_num_hidden_layers=cfg.decoder_depth, decoder_num_attention_heads=cfg.decoder_num_heads,
+        decoder_intermediate_size=int(cfg.decoder_embed_dim * cfg.mlp_ratio), mask_ratio=cfg.mask_ratio,
+        norm_pix_loss=cfg.norm_pix_loss, layer_norm_eps=cfg.norm_eps, qkv_bias=cfg.qkv_bias,
+        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
+    )  # fmt: skip
+    hf_cfg._attn_implementation = attn_implementation
+    hf = transformers.ViTMAEForPreTraining(hf_cfg)
+    result = hf.load_state_dict(maeflow.export_state_dict(model, "hf"), strict=True)
+    if result.missing_keys or result.unexpected_keys:
+        raise RuntimeError(f"weight transfer to Hugging Face failed: {result}")
+    return hf.train()
+
+
+def make_step(model, loss_of, optimizer: str = "fused", lr: float = 1.5e-4, weight_decay: float = 0.05):
+    """One training step (zero grads, forward, backward, AdamW) for ``model``; returns the loss.
+
+    ``optimizer``: "fused" (torch's fused AdamW kernel, which also runs on the CPU; what the
+    Hugging Face Trainer picks by default with torch >= 2.8) or "foreach"."""
+    kind = {"fused": {"fused": True}, "foreach": {"foreach": True}}[optimizer]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay, **kind)
+
+    def step() -> float:
+        opt.zero_grad(set_to_none=True)
+        loss = loss_of(model)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+def run(args) -> dict:
+    import transformers
+
+    import maeflow
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    overrides = dict(norm_pix_loss=True, norm_eps=1e-6, mask_ratio=args.mask_ratio, attention=args.attention)
+    if args.img_size:
+        overrides["img_size"] = args.img_size
+    ours = maeflow.create_model(args.preset, **overrides).train()
+    hf = hf_twin(ours, "sdpa")
+    n_params = sum(p.numel() for p in ours.parameters())
+
+    g = torch.Generator().manual_seed(1)
+    x = ours.tokenizer.example_inputs(args.batch, generator=g)  # (B, C, H, W)
+    noise = torch.rand(args.batch, ours.tokenizer.num_tokens, generator=g)  # (B, L)
+
+    steps = {
+        "maeflow": make_step(ours, lambda m: m(x, noise=noise).loss, args.optimizer),
+        "hf": make_step(hf, lambda m: m(pixel_values=x, noise=noise).loss, args.optimizer),
+    }
+    times: dict[str, list[float]] = {"maeflow": [], "hf": []}
+    first_loss: dict[str, float] = {}
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    rounds = args.warmup + args.steps
+    for r in range(rounds):
+        order = ("maeflow", "hf") if r % 2 == 0 else ("hf", "maeflow")
+        took = {}
+        for name in order:
+            t0 = time.perf_counter()
+            loss = steps[name]()
+            took[name] = time.perf_counter() - t0
+            first_loss.setdefault(name, loss)
+            if r >= args.warmup:
+                times[name].append(took[name])
+        if not args.quiet:
+            kind = "timed" if r >= args.warmup else "warm-up"
+            print(
+                f"round {r + 1}/{rounds} ({kind}): maeflow {took['maeflow']:.3f}s, hf {took['hf']:.3f}s",
+                file=sys.stderr,
+            )
+    load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
+
+    med = {k: statistics.median(v) for k, v in times.items()}
+    per_round = [h / m for m, h in zip(times["maeflow"], times["hf"], strict=True)]
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu": cpu_description(),
+            "platform": platform.platform(),
+            "threads": torch.get_num_threads(),
+            "loadavg_before": load_before,
+            "loadavg_after": load_after,
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "maeflow": maeflow.__version__,
+        },
+        "config": {
+            "preset": args.preset,
+            "img_size": list(ours.tokenizer.img_size),
+            "batch": args.batch,
+            "mask_ratio": args.mask_ratio,
+            "precision": "fp32",
+            "optimizer": "AdamW (foreach)",
+            "maeflow_attention": args.attention,
+            "hf_attn_implementation": "sdpa",
+            "warmup_rounds": args.warmup,
+            "timed_rounds": args.steps,
+            "params": n_params,
+            "interleaving": "one maeflow and one HF step per round, order alternating",
+        },
+        "first_loss": first_loss,
+        "step_times_s": times,
+        "median_step_s": med,
+        "images_per_s": {k: args.batch / v for k, v in med.items()},
+        "ratio_of_medians": med["hf"] / med["maeflow"],
+        "median_per_round_ratio": statistics.median(per_round),
+    }
+
+
+def to_markdown(res: dict) -> str:
+    c, m = res["config"], res["machine"]
+    ips = res["images_per_s"]
+    lines = [
+        f"# maeflow vs Hugging Face ViTMAE — CPU training step ({res['date']})",
+        "",
+        f"- Machine: {m['cpu']}; {m['threads']} torch threads; load average before/after "
+        f"{m['loadavg_before']} / {m['loadavg_after']} (shared machine: steps interleaved so load hits both)",
+        f"- Versions: torch {res['versions']['torch']}, transformers {res['versions']['transformers']}, "
+        f"maeflow {res['versions']['maeflow']}, Python {res['versions']['python']}",
+        f"- Config: {c['preset']} at {c['img_size'][0]}×{c['img_size'][1]}, batch {c['batch']}, mask "
+        f"{c['mask_ratio']}, norm-pix, {c['precision']}, {c['optimizer']}, maeflow attention "
+        f"`{c['maeflow_attention']}`, HF `{c['hf_attn_implementation']}`; {c['warmup_rounds']} warm-up + "
+        f"{c['timed_rounds']} timed rounds",
+        f"- First-step loss (same weights, batch, noise): maeflow {res['first_loss']['maeflow']:.6f}, "
+        f"HF {res['first_loss']['hf']:.6f}",
+        "",
+        "| implementation | median step (s) | img/s |",
+        "|---|---|---|",
+        f"| maeflow | {res['median_step_s']['maeflow']:.3f} | {ips['maeflow']:.2f} |",
+        f"| Hugging Face ViTMAEForPreTraining | {res['median_step_s']['hf']:.3f} | {ips['hf']:.2f} |",
+        "",
+        f"**maeflow / HF throughput: {res['ratio_of_medians']:.3f}× (ratio of medians), "
+        f"{res['median_per_round_ratio']:.3f}× (median of per-round ratios)**",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--preset", default="mae_vit_base_patch16")
+    p.add_argument("--img-size", type=int, default=None, help="image side (default: the preset's, 224)")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--warmup", type=int, default=2, help="untimed rounds first")
+    p.add_argument("--steps", type=int, default=7, help="timed rounds")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--mask-ratio", type=float, default=0.75)
+    p.add_argument("--attention", default="auto", help="maeflow attention backend (auto|sdpa|math)")
+    p.add_argument("--optimizer", choices=["fused", "foreach"], default="fused", help="AdamW kernel, both models")
+    p.add_argument("--out-dir", type=Path, default=HERE / "results")
+    p.add_argument("--no-write", action="store_true", help="print only, write no result files")
+    p.add_argument("--dry-run", action="store_true", help="tiny model, 2 rounds, nothing written")
+    p.add_argument("--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.dry_run:
+        args.preset, args.batch, args.warmup, args.steps, args.no_write = "mae_vit_test", 2, 1, 1, True
+    res = run(args)
+    md = to_markdown(res)
+    print(md)
+    if not args.no_write:
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        stem = args.out_dir / f"cpu_step_vs_hf_{res['date'][:10]}"
+        stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
+        stem.with_suffix(".md").write_text(md)
+        print(f"wrote {stem}.md and {stem}.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The benchmark scripts in benchmarks/ import, parse their options and run a tiny CPU pass
+(the GPU machine runs them for real; see benchmarks/README.md)."""
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["cpu_step_vs_hf", "gpu_datapath"])
+def test_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load(name).main(["--help"])
+    assert exit_info.value.code == 0 and "--dry-run" in capsys.readouterr().out
+
+
+def test_cpu_step_vs_hf_dry_run_matches_hf_loss(capsys):
+    pytest.importorskip("transformers")
+    bench = load("cpu_step_vs_hf")
+    assert bench.main(["--dry-run", "--quiet", "--threads", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "| maeflow |" in out and "| Hugging Face ViTMAEForPreTraining |" in out
+    # same weights, batch and noise: the first-step losses printed for both agree
+    line = next(s for s in out.splitlines() if s.startswith("- First-step loss"))
+    ours, hf = (float(part.split()[-1].rstrip(",")) for part in line.split(":", 1)[1].split(", HF"))
+    assert ours == pytest.approx(hf, rel=1e-5)
+
+
+@pytest.mark.slow
+def test_gpu_datapath_dry_run(capsys):
+    assert load("gpu_datapath").main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "end-to-end / synthetic" in out and "auto picks" in out
