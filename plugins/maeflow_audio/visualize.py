@@ -27,7 +27,7 @@ def spectrogram_reconstruction_figure(
     mean: float | None = None,
     std: float | None = None,
     frame_shift_ms: float | None = None,
-    max_samples: int = 4,
+    max_samples: int = 8,
     decoder_trained: bool = True,
     title: str | None = None,
 ) -> str:
