@@ -16,7 +16,7 @@ def _scatter(ax, parts: list[tuple[torch.Tensor, str]], title: str | None, lim: 
         if pts.numel():
             pts = pts.reshape(-1, 3).numpy()
             # Point-MAE's figures show y up; plot (x, z, y) so shapes stand upright
-            ax.scatter(pts[:, 0], pts[:, 2], pts[:, 1], s=2, c=color, depthshade=False, linewidths=0)
+            ax.scatter(pts[:, 0], pts[:, 2], pts[:, 1], s=4, c=color, depthshade=False, linewidths=0)
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_zlim(-lim, lim)
