@@ -155,7 +155,7 @@ def run(args) -> dict:
             "batch": args.batch,
             "mask_ratio": args.mask_ratio,
             "precision": "fp32",
-            "optimizer": "AdamW (foreach)",
+            "optimizer": f"AdamW ({args.optimizer}), same for both",
             "maeflow_attention": args.attention,
             "hf_attn_implementation": "sdpa",
             "warmup_rounds": args.warmup,
