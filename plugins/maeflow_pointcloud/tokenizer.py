@@ -40,7 +40,8 @@ class PointGroupTokenizer(nn.Module):
     Optional per-point features (F = ``point_features`` channels after xyz) are fed to the
     embedding but not reconstructed. A cloud needs at least ``max(G, k)`` points (groups overlap
     when N < G·k, as in Point-MAE's 64 × 32 groups of 1024 points); fewer raise ``ValueError``
-    — datasets resample files to ``num_points`` beforehand. ``normalize=True`` puts each cloud
+    — datasets resample files to ``num_points`` beforehand (the tokenizer itself takes any
+    N ≥ max(G, k); ``num_points`` sizes ``example_inputs``). ``normalize=True`` puts each cloud
     on the unit sphere first (datasets already do; the default leaves inputs as they are).
     ``fps_start="random"`` draws FPS start points from torch's global generator.
     """
