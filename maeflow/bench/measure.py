@@ -27,10 +27,10 @@ DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # every field a result carries; numbers, or a string beginning "n/a" saying why not
 RESULT_FIELDS: tuple[str, ...] = (
-    "name", "kind", "preset", "data", "batch", "steps", "warmup", "precision", "attention", "compile",
-    "optimizer", "device", "status", "error", "params", "tokens_per_sample", "visible_tokens_per_sample",
-    "flops_per_sample", "step_time_ms", "samples_per_s", "tokens_per_s", "tflops", "peak_mem_mb",
-    "peak_mem_kind", "final_loss", "baseline_loss", "baseline_kind", "probe", "vs_hf", "vs_hf_peak_mem", "wall_s",
+    "name", "kind", "preset", "data", "batch", "steps", "warmup", "precision", "attention", "attention_kernels",
+    "compile", "optimizer", "device", "status", "error", "params", "tokens_per_sample", "visible_tokens_per_sample",
+    "flops_per_sample", "step_time_ms", "samples_per_s", "tokens_per_s", "tflops", "peak_mem_mb", "peak_mem_kind",
+    "final_loss", "baseline_loss", "baseline_kind", "baselines", "probe", "vs_hf", "vs_hf_peak_mem", "wall_s",
 )  # fmt: skip
 
 
@@ -236,8 +236,10 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
             for kind, b in subject.baselines(aux).items():
                 baselines.setdefault(kind, []).append(float(b))
     peak_mb, peak_kind = peak_memory(device)
+    kernels = _attention_kernels()
 
-    baseline_kind, baseline = min(((k, statistics.fmean(v)) for k, v in baselines.items()), key=lambda kv: kv[1])
+    baseline_means = {k: statistics.fmean(v) for k, v in baselines.items()}
+    baseline_kind, baseline = min(baseline_means.items(), key=lambda kv: kv[1])  # the strongest trivial one
     step_s = statistics.median(times)
     samples_per_s = entry.batch / step_s
     tokens = subject.num_tokens()
@@ -257,6 +259,7 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
         "warmup": entry.warmup,
         "precision": entry.precision,
         "attention": subject.attention,
+        "attention_kernels": kernels,
         "compile": entry.compile,
         "optimizer": "AdamW (fused)" if optimizer.defaults.get("fused") else "AdamW",
         "device": _device_label(device),
@@ -275,11 +278,21 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
         "final_loss": statistics.fmean(losses),
         "baseline_loss": baseline,
         "baseline_kind": baseline_kind,
+        "baselines": baseline_means,
         "probe": probe,
         "vs_hf": "n/a: no matching hf_vitmae entry",
         "vs_hf_peak_mem": "n/a: no matching hf_vitmae entry",
         "wall_s": time.perf_counter() - started,
     }
+
+
+def _attention_kernels() -> dict[str, str]:
+    """What ``attention="auto"`` chose per call shape in this process (empty when it chose nothing)."""
+    try:
+        from maeflow.nn.attention import attention_choices
+    except ImportError:
+        return {}
+    return dict(attention_choices())
 
 
 def _device_label(device: torch.device) -> str:
