@@ -47,7 +47,10 @@ def run(args) -> int:
     torch.manual_seed(args.seed)
     inputs, options = None, {}
     if args.dataset:
-        ds = maeflow.registry("dataset").get(args.dataset)(split="test", **parse_overrides(args.data_set))
+        from maeflow.data import build_dataset
+
+        # options the dataset shares with the model (img_size, in_chans, ...) default to the model's
+        ds = build_dataset(args.dataset, "test", model=model, **parse_overrides(args.data_set))
         inputs = torch.stack([ds[i][0] for i in range(min(args.num_samples, len(ds)))])
         options = getattr(ds, "display_options", {}) or {}
     path = visualize(model, inputs, args.output, num_samples=args.num_samples, decoder_trained=decoder_trained,

@@ -51,7 +51,9 @@ class OfficialMAEFormat:
     description = "MAE reference layout: patch_embed.proj, blocks.N, decoder_blocks.N, ..."
 
     def detect(self, sd, model) -> bool:
-        return "patch_embed.proj.weight" in sd and "blocks.0.attn.qkv.weight" in sd
+        # Audio-MAE files share these names; they belong to the audio plugin's format
+        is_image = getattr(model, "modality", "image") == "image"
+        return is_image and "patch_embed.proj.weight" in sd and "blocks.0.attn.qkv.weight" in sd
 
     def to_maeflow(self, sd, model):
         sd = dict(sd)

@@ -50,3 +50,12 @@ def test_visualize_cli_with_maeflow_checkpoint(tmp_path):
     maeflow.save_model(model, tmp_path / "m.pt")
     assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(tmp_path / "m.png"), "-n", "1"]) == 0
     assert (tmp_path / "m.png").exists()
+
+
+def test_visualize_cli_draws_dataset_samples_sized_for_the_model(tmp_path):
+    # the digits dataset's img_size/in_chans default to the model's (16x16, one channel here)
+    model = maeflow.create_model("mae_vit_test", img_size=16, in_chans=1, patch_size=4)
+    maeflow.save_model(model, tmp_path / "m.pt")
+    out = tmp_path / "d.png"
+    assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(out), "-n", "2", "--dataset", "digits"]) == 0
+    assert out.exists()
