@@ -67,7 +67,8 @@ class Encoder(nn.Module):
             x = x + pos
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(B, -1, -1).to(x.dtype), x], dim=1)
-            pos = torch.cat([pos.new_zeros(B, 1, pos.shape[-1]), pos], dim=1)
+            if self.pos_every_block:  # only then is pos used again (no copy otherwise)
+                pos = torch.cat([pos.new_zeros(B, 1, pos.shape[-1]), pos], dim=1)
         for block in self.blocks:
             x = block(x + pos if self.pos_every_block else x)
         return self.norm(x)  # (B, [1+]Lv, D)
@@ -131,7 +132,8 @@ class Decoder(nn.Module):
             x = x + pos
         if n:
             x = torch.cat([prefix, x], dim=1)
-            pos = torch.cat([pos.new_zeros(B, n, Dd), pos], dim=1)
+            if self.pos_every_block:  # only then is pos used again (no copy otherwise)
+                pos = torch.cat([pos.new_zeros(B, n, Dd), pos], dim=1)
         for block in self.blocks:
             x = block(x + pos if self.pos_every_block else x)
         x = self.pred(self.norm(x))
