@@ -16,7 +16,7 @@ def load(name):
     return module
 
 
-@pytest.mark.parametrize("name", ["cpu_step_vs_hf", "gpu_datapath"])
+@pytest.mark.parametrize("name", ["cpu_step_vs_hf", "gpu_datapath", "gpu_fastpath_parity"])
 def test_help(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load(name).main(["--help"])
@@ -40,3 +40,8 @@ def test_gpu_datapath_dry_run(capsys):
     assert load("gpu_datapath").main(["--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "end-to-end / synthetic" in out and "auto picks" in out
+
+
+def test_gpu_fastpath_parity_dry_run(capsys):
+    assert load("gpu_fastpath_parity").main(["--dry-run"]) == 0
+    assert "within" in capsys.readouterr().out
