@@ -240,7 +240,7 @@ def fmt_load(load) -> str:
     return "n/a" if load is None else "/".join(f"{v:.1f}" for v in load)
 
 
-def main(argv=None) -> int:
+def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--preset", default="mae_vit_base_patch16")
     p.add_argument("--img-size", type=int, default=None, help="image side (default: the preset's, 224)")
@@ -259,6 +259,11 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.dry_run:
         args.preset, args.batch, args.warmup, args.steps, args.no_write = "mae_vit_test", 2, 1, 1, True
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     res = run(args)
     md = to_markdown(res)
     print(md)

@@ -23,16 +23,15 @@ def test_help(name, capsys):
     assert exit_info.value.code == 0 and "--dry-run" in capsys.readouterr().out
 
 
-def test_cpu_step_vs_hf_dry_run_matches_hf_loss(capsys):
+def test_cpu_step_vs_hf_dry_run_matches_hf_loss():
     pytest.importorskip("transformers")
     bench = load("cpu_step_vs_hf")
-    assert bench.main(["--dry-run", "--quiet", "--threads", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "| maeflow |" in out and "| Hugging Face ViTMAEForPreTraining |" in out
-    # same weights, batch and noise: the first-step losses printed for both agree
-    line = next(s for s in out.splitlines() if s.startswith("- First-step loss"))
-    ours, hf = (float(part.split()[-1].rstrip(",")) for part in line.split(":", 1)[1].split(", HF"))
-    assert ours == pytest.approx(hf, rel=1e-5)
+    res = bench.run(bench.parse_args(["--dry-run", "--quiet", "--threads", "1"]))
+    assert set(res["images_per_s"]) == {"maeflow", "hf"} and all(v > 0 for v in res["images_per_s"].values())
+    # same weights, batch and noise: the first steps agree
+    assert res["first_step"]["maeflow"]["loss"] == pytest.approx(res["first_step"]["hf"]["loss"], rel=1e-5)
+    md = bench.to_markdown(res)
+    assert "| maeflow (eager) |" in md and "| Hugging Face ViTMAEForPreTraining (sdpa, eager) |" in md
 
 
 @pytest.mark.slow
