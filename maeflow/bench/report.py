@@ -215,7 +215,9 @@ def markdown_report(record: dict[str, Any]) -> str:
         " steps; FLOPs are forward+backward per sample counted with `torch.utils.flop_counter`; TFLOP/s ="
         " FLOPs/sample × samples/s. Peak memory is the CUDA allocator's maximum on GPU, the process's peak"
         " RSS on CPU. Loss is the mean over the last steps next to the trivial baseline on the same batches"
-        " (a constant prediction: zeros for normalized targets, or the model's own `baseline_pred`)."
+        " (the better of two constant predictions — zeros, and the batch's mean masked target, e.g. the mean"
+        " point group — or the model's own `baseline_pred`). Entries on synthetic inputs (random tensors,"
+        " nothing to learn) measure speed; their loss stays at the baseline."
         " Probe: kNN / linear-probe top-1 after this short pretraining, in brackets the same encoder at its"
         " random initial weights. vs HF: samples/s over Hugging Face `ViTMAEForPreTraining` with the same"
         " architecture, batch and precision, in the same run.",

@@ -136,11 +136,11 @@ def _run_subprocess(entry: BenchEntry, config: BenchConfig, log_dir: Path) -> di
 
 def attach_hf_ratios(results: list[dict[str, Any]], entries: list[BenchEntry]) -> None:
     """``vs_hf``: a maeflow entry's samples/s over its Hugging Face peer's — the ``hf_vitmae``
-    entry with the same preset, arguments, batch and precision — measured in the same run;
-    ``vs_hf_peak_mem`` likewise for peak memory."""
+    entry with the same preset, arguments, batch and precision, on synthetic inputs as the peer
+    always is — measured in the same run; ``vs_hf_peak_mem`` likewise for peak memory."""
 
     def key(e: BenchEntry) -> str:
-        return json.dumps([e.preset, e.args, e.batch, e.precision], sort_keys=True, default=str)
+        return json.dumps([e.preset, e.args, e.batch, e.precision, str(e.data)], sort_keys=True, default=str)
 
     peers = {key(e): r for e, r in zip(entries, results, strict=True) if e.kind == "hf_vitmae"}
     for e, r in zip(entries, results, strict=True):
