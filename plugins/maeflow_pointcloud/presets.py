@@ -27,7 +27,8 @@ class PointMAEConfig:
     group_size: int = 32
     point_features: int = 0
     fps_start: str = "first"
-    normalize: bool = False
+    # (not "normalize": dataset options named like a model setting default to the model's value)
+    normalize_input: bool = False
     pointnet_widths: tuple[int, int, int] = (128, 256, 512)
     embed_dim: int = 384
     depth: int = 12
@@ -50,7 +51,7 @@ class PointMAEConfig:
 def build_point_mae(cfg: PointMAEConfig) -> MaskedAutoencoder:
     tokenizer = PointGroupTokenizer(
         cfg.num_groups, cfg.group_size, cfg.embed_dim, cfg.num_points, cfg.point_features,
-        cfg.fps_start, cfg.normalize, tuple(cfg.pointnet_widths),
+        cfg.fps_start, cfg.normalize_input, tuple(cfg.pointnet_widths),
     )  # fmt: skip
     encoder = Encoder(
         cfg.embed_dim, cfg.depth, cfg.num_heads,

@@ -41,7 +41,7 @@ class PointGroupTokenizer(nn.Module):
     embedding but not reconstructed. A cloud needs at least ``max(G, k)`` points (groups overlap
     when N < G·k, as in Point-MAE's 64 × 32 groups of 1024 points); fewer raise ``ValueError``
     — datasets resample files to ``num_points`` beforehand (the tokenizer itself takes any
-    N ≥ max(G, k); ``num_points`` sizes ``example_inputs``). ``normalize=True`` puts each cloud
+    N ≥ max(G, k); ``num_points`` sizes ``example_inputs``). ``normalize_input=True`` puts each cloud
     on the unit sphere first (datasets already do; the default leaves inputs as they are).
     ``fps_start="random"`` draws FPS start points from torch's global generator.
     """
@@ -54,7 +54,7 @@ class PointGroupTokenizer(nn.Module):
         num_points: int = 1024,
         point_features: int = 0,
         fps_start: FPSStart = "first",
-        normalize: bool = False,
+        normalize_input: bool = False,
         pointnet_widths: tuple[int, int, int] | list[int] = (128, 256, 512),
     ):
         super().__init__()
@@ -72,7 +72,7 @@ class PointGroupTokenizer(nn.Module):
         self.num_points = int(num_points)
         self.point_features = int(point_features)
         self.fps_start = fps_start
-        self.normalize = normalize
+        self.normalize_input = normalize_input
         self.target_dim = self.group_size * 3
         if len(pointnet_widths) != 3 or min(pointnet_widths) <= 0:
             raise ValueError(f"pointnet_widths must be three positive widths, got {pointnet_widths}")
@@ -126,7 +126,7 @@ class PointGroupTokenizer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> Tokens:
         self.check(x)
-        if self.normalize:
+        if self.normalize_input:
             x = torch.cat([normalize_unit_sphere(x[..., :3]), x[..., 3:]], dim=-1)
         groups, centers = group_points(x, self.num_groups, self.group_size, self.fps_start)
         B, G, k, _ = groups.shape

@@ -83,3 +83,11 @@ def test_mini_pointnet_matches_its_modules_on_the_conv_layout(seeded):
     f = torch.cat([f.amax(2, keepdim=True).expand(-1, -1, 16), f], dim=1)
     ref = tok.second_conv(f).amax(2).reshape(2, 5, -1)
     assert torch.allclose(tok.embed(groups), ref, atol=1e-5)
+
+
+def test_normalize_input_puts_raw_clouds_on_the_unit_sphere(seeded):
+    model = maeflow.create_model("pointmae_test", normalize_input=True).eval()
+    x = model.tokenizer.example_inputs(2, generator=seeded)
+    with torch.no_grad():
+        a, b = model.tokenizer(x), model.tokenizer(x * 7.5 + 3)
+    assert torch.allclose(a.targets, b.targets, atol=1e-5) and torch.allclose(a.embeddings, b.embeddings, atol=1e-4)
