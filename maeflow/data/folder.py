@@ -195,6 +195,9 @@ class FolderDataset(Dataset):
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
         n = len(self.samples)
+        if not -n <= idx < n:  # plain iteration (`for x, y in dataset`) stops here
+            raise IndexError(f"index {idx} out of range for {n} samples")
+        idx %= n
         for step in range(n):
             i = (idx + step) % n
             if i in self._bad:

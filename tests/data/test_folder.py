@@ -121,3 +121,11 @@ def test_split_folder(tmp_path):
     assert split_folder(tmp_path / "train", "test") == tmp_path / "train"
     with pytest.raises(ValueError, match="does not exist"):
         split_folder(tmp_path / "missing", "train")
+
+
+def test_plain_iteration_ends(classes):
+    ds = FolderDataset(scan_folder(classes, [".num"]), load=load_number)
+    assert [label for _, label in ds] == [0, 0, 1]  # __getitem__ raises IndexError past the end
+    assert ds[-1] == ds[2]
+    with pytest.raises(IndexError):
+        ds[3]
