@@ -48,8 +48,9 @@ def _check_positions(model) -> None:
         ref = videomae_sincos_1d(table.shape[1], table.shape[0]).to(table)
         if table.shape != ref.shape or not torch.allclose(table, ref, atol=1e-5):
             log.warning(
-                "VideoMAE weights were trained with its 1-D sin-cos positions; this model's %s uses "
-                "another table (create it with pos_embed='sincos_1d' to reproduce VideoMAE)",
+                "VideoMAE models use its 1-D sin-cos positions (not stored in its files); this model's %s "
+                "uses another table, so weights moved between the two see other positions (create the "
+                "model with pos_embed='sincos_1d' to match VideoMAE)",
                 name,
             )
             return
