@@ -154,6 +154,7 @@ def run(args) -> dict:
 
     result = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python", "benchmarks/cpu_step_vs_hf.py", *sys.argv[1:]]),
         "machine": {
             "cpu": cpu_description(),
             "platform": platform.platform(),
@@ -200,6 +201,7 @@ def to_markdown(res: dict) -> str:
         f"- Machine: {m['cpu']}; {m['threads']} torch threads; load average (1/5/15 min) before "
         f"{fmt_load(m['loadavg_before'])}, after {fmt_load(m['loadavg_after'])} — a shared machine, so the "
         "steps are interleaved (one of each per round, order rotating) and load falls on all alike",
+        f"- Command: `{res['command']}`",
         f"- Versions: torch {res['versions']['torch']}, transformers {res['versions']['transformers']}, "
         f"maeflow {res['versions']['maeflow']}, Python {res['versions']['python']}",
         f"- Config: {c['preset']} ({c['params'] / 1e6:.1f} M parameters) at {c['img_size'][0]}×{c['img_size'][1]}, "
@@ -253,6 +255,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--optimizer", choices=["fused", "foreach"], default="fused", help="AdamW kernel, both models")
     p.add_argument("--compile", action="store_true", help="add maeflow with train.compile (slow to compile on a CPU)")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
+    p.add_argument("--tag", default="", help="suffix for the result file names, e.g. 1thread")
     p.add_argument("--no-write", action="store_true", help="print only, write no result files")
     p.add_argument("--dry-run", action="store_true", help="tiny model, 2 rounds, nothing written")
     p.add_argument("--quiet", action="store_true")
@@ -269,7 +272,7 @@ def main(argv=None) -> int:
     print(md)
     if not args.no_write:
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        stem = args.out_dir / f"cpu_step_vs_hf_{res['date'][:10]}"
+        stem = args.out_dir / f"cpu_step_vs_hf_{res['date'][:10]}{'_' + args.tag if args.tag else ''}"
         stem.with_suffix(".json").write_text(json.dumps(res, indent=2) + "\n")
         stem.with_suffix(".md").write_text(md)
         print(f"wrote {stem}.md and {stem}.json")
