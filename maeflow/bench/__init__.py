@@ -37,6 +37,7 @@ def run_bench(
     config_path: str | None = None,
     overrides: dict[str, Any] | None = None,
     progress: bool = True,
+    note: str = "",
 ) -> BenchRun:
     """Validate every entry (``ValueError`` before anything runs), run them, write the files."""
     from maeflow.bench.report import run_record
@@ -46,7 +47,7 @@ def run_bench(
     t0 = time.perf_counter()
     results = run_entries(config, out / "logs", progress=progress)
     record = run_record(raw if raw is not None else config.model_dump(mode="json"), config_path, results,
-                        time.perf_counter() - t0, overrides)  # fmt: skip
+                        time.perf_counter() - t0, overrides, note)  # fmt: skip
     return BenchRun(record, write_outputs(record, out))
 
 

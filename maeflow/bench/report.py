@@ -20,6 +20,13 @@ def _num(v: Any, fmt: str) -> str:
     return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"
 
 
+def _rate(v: Any) -> str:
+    """Three significant figures without exponents: 3654, 894.6, 0.213."""
+    if not isinstance(v, (int, float)) or isinstance(v, bool):
+        return "—"
+    return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+
+
 def _si(v: Any) -> str:
     if not isinstance(v, (int, float)) or isinstance(v, bool):
         return "—"
@@ -68,8 +75,8 @@ COLUMNS: list[tuple[str, Any]] = [
     ("prec", lambda r: r["precision"] + (" +compile" if r.get("compile") is True else "")),
     ("GFLOP/sample", lambda r: _num(r.get("flops_per_sample", 0) / 1e9 if isinstance(r.get("flops_per_sample"),
                                     (int, float)) else None, ".3g")),
-    ("step ms", lambda r: _num(r.get("step_time_ms"), ".1f")),
-    ("samples/s", lambda r: _num(r.get("samples_per_s"), ".1f")),
+    ("step ms", lambda r: _rate(r.get("step_time_ms"))),
+    ("samples/s", lambda r: _rate(r.get("samples_per_s"))),
     ("tokens/s", lambda r: _si(r.get("tokens_per_s"))),
     ("TFLOP/s", lambda r: _num(r.get("tflops"), ".3g")),
     ("peak mem", lambda r: _mem(r.get("peak_mem_mb"))),
@@ -183,9 +190,10 @@ def git_commit(cwd: str | Path | None = None) -> str:
 
 
 def run_record(config_raw: dict[str, Any], config_path: str | None, results: list[dict[str, Any]],
-               wall_s: float, overrides: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+               wall_s: float, overrides: dict[str, Any] | None = None, note: str = "") -> dict[str, Any]:  # fmt: skip
     return {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "note": note,
         "config_path": config_path,
         "overrides": overrides or {},
         "config": config_raw,
@@ -208,6 +216,7 @@ def markdown_report(record: dict[str, Any]) -> str:
         f" ({m.get('cpu_affinity')} usable), {m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}",
         f"- device: {device}",
         "- versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        *([f"- note: {record['note']}"] if record.get("note") else []),
         "",
         markdown_table(record["results"]),
         "",

@@ -20,6 +20,7 @@ def add_arguments(parser) -> None:
         "--record", metavar="DIR",
         help="also copy the Markdown and JSON to DIR/<config name>_<date>.{md,json} (e.g. benchmarks/results)",
     )  # fmt: skip
+    parser.add_argument("--note", default="", help="a line stored with the results, e.g. how busy the machine was")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -40,7 +41,7 @@ def run(args) -> int:
     now = _dt.datetime.now(_dt.timezone.utc)
     out_dir = Path(args.output_dir or Path("runs", "bench", now.strftime("%Y%m%d-%H%M%S")))
     bench = run_bench(config, out_dir, raw=raw, config_path=args.config, overrides=overrides,
-                      progress=not args.no_progress)  # fmt: skip
+                      progress=not args.no_progress, note=args.note)  # fmt: skip
     print(text_table(bench.results))
     print(f"\nwrote {bench.paths['json']}, {bench.paths['md']}, {bench.paths['png']}")
     if args.record:
