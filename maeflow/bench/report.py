@@ -266,7 +266,7 @@ def write_chart(results: list[dict[str, Any]], path: Path) -> Path:
     ax2.axvline(1.0, color="black", linestyle="--", linewidth=1)
     ax2.set_yticks(ys, names)
     ax2.invert_yaxis()
-    ax2.set_xlabel("final loss / trivial baseline (below 1: learned something)")
+    ax2.set_xlabel("final loss / trivial baseline (< 1: learned)")
     ax2.set_xlim(0, max([1.3, *(q * 1.35 for q in ratio)]))
     fig.suptitle("maeflow bench")
     path.parent.mkdir(parents=True, exist_ok=True)
