@@ -99,6 +99,7 @@ def build_optimizer(subject, entry: BenchEntry, device: torch.device) -> torch.o
             (rest if n in no_decay else decay).append(p)
     fused = device.type == "cuda" if spec.fused == "auto" else bool(spec.fused)
     groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    groups = [g for g in groups if g["params"]]
     return torch.optim.AdamW(groups, lr=spec.lr, betas=tuple(spec.betas), fused=fused)
 
 

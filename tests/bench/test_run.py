@@ -118,3 +118,17 @@ def test_fp16_is_refused_on_cpu_before_running(tmp_path):
     with pytest.raises(ValueError, match="fp16 is for CUDA"):
         run_bench(cfg, tmp_path, progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_worker_killed_like_the_oom_killer_is_reported(tmp_path, monkeypatch):
+    import sys
+
+    # stand-in for a worker the kernel kills (as the OOM killer does): SIGKILL, no result file
+    fake = tmp_path / "killed-worker"
+    fake.write_text("#!/bin/sh\necho allocating >&2\nkill -9 $$\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    cfg = parse_config({"device": "cpu", "isolation": "subprocess", "entries": [{"preset": "mae_vit_test"}]})
+    (row,) = run_bench(cfg, tmp_path / "run", progress=False).results
+    assert row["status"] == "failed"
+    assert row["error"].startswith("process killed by SIGKILL (out of memory?)") and "allocating" in row["error"]
