@@ -82,7 +82,8 @@ COLUMNS: list[tuple[str, Any]] = [
     ("peak mem", lambda r: _mem(r.get("peak_mem_mb"))),
     ("loss / baseline", _loss),
     ("probe top-1 (random init)", _probe),
-    ("vs HF", lambda r: _ratio(r.get("vs_hf"))),
+    ("vs HF speed (mem)", lambda r: _ratio(r.get("vs_hf")) + (f" ({_ratio(r.get('vs_hf_peak_mem'))})"
+                                 if isinstance(r.get("vs_hf_peak_mem"), (int, float)) else "")),
     ("status", lambda r: "ok" if r["status"] == "ok" else f"FAILED: {r['error']}"),
 ]  # fmt: skip
 
@@ -229,7 +230,7 @@ def markdown_report(record: dict[str, Any]) -> str:
         " nothing to learn) measure speed; their loss stays at the baseline."
         " Probe: kNN / linear-probe top-1 after this short pretraining, in brackets the same encoder at its"
         " random initial weights. vs HF: samples/s over Hugging Face `ViTMAEForPreTraining` with the same"
-        " architecture, batch and precision, in the same run.",
+        " architecture, batch and precision, in the same run (in brackets: peak memory over its peak memory).",
         "",
     ]
     return "\n".join(lines)

@@ -64,7 +64,7 @@ def test_smoke_config_test_sized_writes_every_file_with_every_field(tmp_path):
     md = run.paths["md"].read_text()
     for r in results:
         assert r["name"] in md
-    assert "vs HF" in md and "cpu" in md.lower()
+    assert "vs HF speed (mem)" in md and "cpu" in md.lower()
     assert run.paths["png"].read_bytes()[:8] == PNG_MAGIC
 
 
