@@ -115,6 +115,22 @@ def test_resized_crop_matches_the_pil_pipeline_on_the_same_box():
     assert (ours - ref).abs().max() < 0.02 and (ours - ref).abs().mean() < 0.003
 
 
+@pytest.mark.parametrize("interpolation", ["bicubic", "bilinear"])
+def test_batched_matmul_resampling_equals_interpolate_per_image(interpolation):
+    """The default batched path (two matrix products by the antialiasing weights) gives
+    F.interpolate(antialias=True)'s result, for shrinking and enlarging crops, uint8 and float
+    input, and when the batch is split into several size groups."""
+    images = [smooth_image(h, w, i) for i, (h, w) in enumerate([(375, 500), (60, 40), (240, 320), (33, 47)])]
+    boxes = torch.tensor([[10, 20, 300, 400], [0, 0, 60, 40], [5, 7, 100, 233], [1, 2, 30, 44]])
+    for imgs in (images, [im.float() / 255 for im in images]):
+        ref = resized_crops(imgs, boxes, (48, 40), interpolation, method="interpolate")
+        for max_pixels in (1 << 26, 20_000):  # one group, or one image per group
+            out = resized_crops(imgs, boxes, (48, 40), interpolation, method="matmul", max_pixels=max_pixels)
+            torch.testing.assert_close(out, ref, atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="share a dtype"):
+        resized_crops([images[0], images[1].float()], boxes[:2], (8, 8), method="matmul")
+
+
 def test_center_crop_matches_resize_then_center_crop():
     u8 = smooth_image(300, 400, cell=60)  # smooth: the two differ by a sub-pixel offset of the crop
     size, crop_pct = 64, 0.875
