@@ -72,7 +72,7 @@ def unwrap(obj: Any) -> dict[str, torch.Tensor]:
         raise ValueError("checkpoint holds no state dict")
     sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if sd and all(k.startswith("module.") for k in sd):
-        sd = {k[len("module."):]: v for k, v in sd.items()}
+        sd = {k[len("module.") :]: v for k, v in sd.items()}
     return sd
 
 
@@ -172,8 +172,10 @@ def model_from_checkpoint(source: str | os.PathLike | dict[str, Any], **override
 
     raw = read_file(source) if isinstance(source, (str, os.PathLike)) else source
     if not isinstance(raw, dict) or raw.get("format") != FORMAT_TAG or not raw.get("model_name"):
-        raise ValueError("not a maeflow checkpoint (no model name inside); build the model with "
-                         "create_model(...) and call load_checkpoint(model, source) instead")
+        raise ValueError(
+            "not a maeflow checkpoint (no model name inside); build the model with "
+            "create_model(...) and call load_checkpoint(model, source) instead"
+        )
     args = {**raw.get("model_args", {}), **overrides}
     model = create_model(raw["model_name"], **args)
     return model, load_checkpoint(model, raw)
@@ -213,7 +215,7 @@ def rename_prefixes(sd: dict[str, torch.Tensor], rules: list[tuple[str, str]]) -
     for key, value in sd.items():
         for old, new in rules:
             if key.startswith(old):
-                key = new + key[len(old):]
+                key = new + key[len(old) :]
                 break
         out[key] = value
     return out

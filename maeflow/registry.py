@@ -47,8 +47,7 @@ class Registry:
         old = self._entries.get(name)
         if old is not None and not override and old.obj is not obj:
             raise ValueError(
-                f"{self.kind} {name!r} is already registered by plugin {old.plugin!r}; "
-                "pass override=True to replace it"
+                f"{self.kind} {name!r} is already registered by plugin {old.plugin!r}; pass override=True to replace it"
             )
         self._entries[name] = Entry(name, obj, plugin)
 

@@ -1,7 +1,7 @@
 """``maeflow convert``: rewrite a checkpoint in another layout.
 
-    maeflow convert run/checkpoints/last.pt --to timm -o vit_b_encoder.safetensors
-    maeflow convert mae_visualize_vit_base.pth --model mae_vit_base_patch16 --to hf -o hf.pt
+maeflow convert run/checkpoints/last.pt --to timm -o vit_b_encoder.safetensors
+maeflow convert mae_visualize_vit_base.pth --model mae_vit_base_patch16 --to hf -o hf.pt
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """``maeflow visualize``: reconstruction figure for a checkpoint (or a fresh model).
 
-    maeflow visualize runs/demo/checkpoints/last.pt -o recon.png
-    maeflow visualize mae_pretrain_vit_base.pth --model mae_vit_base_patch16 -o recon.png
+maeflow visualize runs/demo/checkpoints/last.pt -o recon.png
+maeflow visualize mae_pretrain_vit_base.pth --model mae_vit_base_patch16 -o recon.png
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ def run(args) -> int:
         ds = build_dataset(args.dataset, "test", model=model, **parse_overrides(args.data_set))
         inputs = torch.stack([ds[i][0] for i in range(min(args.num_samples, len(ds)))])
         options = getattr(ds, "display_options", {}) or {}
-    path = visualize(model, inputs, args.output, num_samples=args.num_samples, decoder_trained=decoder_trained,
-                     **options)
+    path = visualize(
+        model, inputs, args.output, num_samples=args.num_samples, decoder_trained=decoder_trained, **options
+    )
     print(f"wrote {path}")
     return 0

@@ -39,7 +39,7 @@ def _with_cls_slot(table: torch.Tensor) -> torch.Tensor:
 def _check_table(name: str, given: torch.Tensor | None, ours: torch.Tensor) -> None:
     if given is None:
         return
-    given = given.float().reshape(-1, given.shape[-1])[-ours.shape[1]:]
+    given = given.float().reshape(-1, given.shape[-1])[-ours.shape[1] :]
     if given.shape != ours[0].shape or not torch.allclose(given, ours[0].cpu().float(), atol=1e-4):
         log.warning("checkpoint %s differs from maeflow's fixed sin-cos table; maeflow keeps its own", name)
 
@@ -108,7 +108,10 @@ _HF_TOP = [
     ("decoder.norm.", "decoder.decoder_norm."),
     ("decoder.pred.", "decoder.decoder_pred."),
 ]
-_HF_STACKS = {"new": ("vit.layers.", "decoder.decoder_layers."), "old": ("vit.encoder.layer.", "decoder.decoder_layers.")}
+_HF_STACKS = {
+    "new": ("vit.layers.", "decoder.decoder_layers."),
+    "old": ("vit.encoder.layer.", "decoder.decoder_layers."),
+}
 
 
 def _rename_one(key: str, rules: list[tuple[str, str]]) -> str:
@@ -140,10 +143,14 @@ class HuggingFaceViTMAEFormat:
         gen = self._generation(sd) or "new"
         enc_stack, dec_stack = _HF_STACKS[gen]
         sd = dict(sd)
-        _check_table("vit.embeddings.position_embeddings", sd.pop("vit.embeddings.position_embeddings", None),
-                     model.encoder.pos_embed.table)
-        _check_table("decoder.decoder_pos_embed", sd.pop("decoder.decoder_pos_embed", None),
-                     model.decoder.pos_embed.table)
+        _check_table(
+            "vit.embeddings.position_embeddings",
+            sd.pop("vit.embeddings.position_embeddings", None),
+            model.encoder.pos_embed.table,
+        )
+        _check_table(
+            "decoder.decoder_pos_embed", sd.pop("decoder.decoder_pos_embed", None), model.decoder.pos_embed.table
+        )
         out = {}
         pending: dict[tuple[str, str], dict[int, torch.Tensor]] = {}
         block_re = re.compile(rf"^({re.escape(enc_stack)}|{re.escape(dec_stack)})(\d+)\.(.+)$")
@@ -156,13 +163,13 @@ class HuggingFaceViTMAEFormat:
             prefix = ("encoder" if stack == enc_stack else "decoder") + f".blocks.{idx}."
             for i, q in enumerate(_HF_QKV[gen]):
                 if rest.startswith(q):
-                    pending.setdefault((prefix, rest[len(q):]), {})[i] = value
+                    pending.setdefault((prefix, rest[len(q) :]), {})[i] = value
                     break
             else:
                 for ours, new, old in _HF_BLOCK:
                     hf = new if gen == "new" else old
                     if rest.startswith(hf):
-                        out[prefix + ours + rest[len(hf):]] = value
+                        out[prefix + ours + rest[len(hf) :]] = value
                         break
                 else:
                     out[key] = value  # left for the caller to report as unexpected
@@ -185,13 +192,13 @@ class HuggingFaceViTMAEFormat:
             part, idx, rest = m.groups()
             prefix = (enc_stack if part == "encoder" else dec_stack) + f"{idx}."
             if rest.startswith("attn.qkv."):
-                leaf = rest[len("attn.qkv."):]
-                for name, chunk in zip(_HF_QKV[gen], value.chunk(3, dim=0)):
+                leaf = rest[len("attn.qkv.") :]
+                for name, chunk in zip(_HF_QKV[gen], value.chunk(3, dim=0), strict=True):
                     out[prefix + name + leaf] = chunk.clone()
                 continue
             for ours, new, old in _HF_BLOCK:
                 if rest.startswith(ours):
-                    out[prefix + (new if gen == "new" else old) + rest[len(ours):]] = value
+                    out[prefix + (new if gen == "new" else old) + rest[len(ours) :]] = value
                     break
             else:
                 raise KeyError(f"no Hugging Face name for {key}")

@@ -92,7 +92,13 @@ PRESETS = {
     ),
     # for tests: 32² images, 8-pixel patches, two blocks
     "mae_vit_test": _preset(
-        img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
-        decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2,
+        img_size=32,
+        patch_size=8,
+        embed_dim=32,
+        depth=2,
+        num_heads=2,
+        decoder_embed_dim=32,
+        decoder_depth=1,
+        decoder_num_heads=2,
     ),  # fmt: skip
 }

@@ -3,8 +3,8 @@ the visible patches pasted back."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -61,14 +61,21 @@ def image_reconstruction_figure(
     fig, axes = plt.subplots(n, 4, figsize=(4 * 2.2, n * 2.2), squeeze=False)
     for i in range(n):
         panels = [original[i], masked_img[i], recon_img[i], pasted_img[i]]
-        for j, (ax, img) in enumerate(zip(axes[i], panels)):
+        for j, (ax, img) in enumerate(zip(axes[i], panels, strict=True)):
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
                 ax.set_title(cols[j], fontsize=9)
             if j >= 2 and not decoder_trained:
-                ax.text(0.5, 0.5, "decoder untrained\n(encoder-only\ncheckpoint)", ha="center",
-                        va="center", fontsize=8, transform=ax.transAxes)
+                ax.text(
+                    0.5,
+                    0.5,
+                    "decoder untrained\n(encoder-only\ncheckpoint)",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    transform=ax.transAxes,
+                )
                 continue
             ax.imshow(_to_display(img, mean, std), cmap="gray" if img.shape[0] == 1 else None)
     ratio = output.mask.float().mean().item()

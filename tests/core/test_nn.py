@@ -86,7 +86,8 @@ def test_sincos_3d_shapes_and_time_channels():
 def test_block_is_pre_norm_residual_and_names_match_vit():
     blk = Block(16, 2, mlp_ratio=2.0, qkv_bias=False, norm_eps=1e-6)
     names = set(dict(blk.named_parameters()))
-    assert {"norm1.weight", "attn.qkv.weight", "attn.proj.weight", "norm2.weight", "mlp.fc1.weight", "mlp.fc2.bias"} <= names
+    expected = {"norm1.weight", "attn.qkv.weight", "attn.proj.weight", "norm2.weight", "mlp.fc1.weight", "mlp.fc2.bias"}
+    assert expected <= names
     assert "attn.qkv.bias" not in names
     assert blk.norm1.eps == 1e-6 and blk.mlp.fc1.out_features == 32
     x = torch.randn(2, 5, 16)

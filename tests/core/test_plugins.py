@@ -93,7 +93,7 @@ def test_third_party_modality_through_an_entry_point(fake_distribution):
     loss.backward()
     opt.step()
     assert torch.isfinite(loss)
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     rows = {r["name"]: r for r in plugins.plugin_summary()}
     assert rows["toy_signals"]["distribution"] == "toy-signals 0.1"
     assert rows["toy_signals"]["components"] == {"model": ["toy_signal_test"], "tokenizer": ["window1d"]}

@@ -16,9 +16,19 @@ def make(name="mae_vit_test", **kw):
 def test_official_layout_round_trip_is_lossless(tmp_path):
     ours = make()
     sd = maeflow.export_state_dict(ours, "mae")
-    assert {"cls_token", "pos_embed", "patch_embed.proj.weight", "blocks.0.attn.qkv.weight", "norm.weight",
-            "decoder_embed.weight", "mask_token", "decoder_pos_embed", "decoder_blocks.0.mlp.fc2.bias",
-            "decoder_norm.bias", "decoder_pred.weight"} <= set(sd)
+    assert {
+        "cls_token",
+        "pos_embed",
+        "patch_embed.proj.weight",
+        "blocks.0.attn.qkv.weight",
+        "norm.weight",
+        "decoder_embed.weight",
+        "mask_token",
+        "decoder_pos_embed",
+        "decoder_blocks.0.mlp.fc2.bias",
+        "decoder_norm.bias",
+        "decoder_pred.weight",
+    } <= set(sd)
     assert sd["pos_embed"].shape == (1, 1 + ours.tokenizer.num_tokens, 32)
     assert torch.equal(sd["pos_embed"][0, 0], torch.zeros(32))  # the cls slot
     path = tmp_path / "mae_full.pth"
@@ -34,7 +44,8 @@ def test_official_layout_round_trip_is_lossless(tmp_path):
 
 def test_encoder_only_official_file_reports_missing_decoder(tmp_path, caplog):
     ours = make()
-    sd = {k: v for k, v in maeflow.export_state_dict(ours, "mae").items() if not k.startswith(("decoder", "mask_token"))}
+    full = maeflow.export_state_dict(ours, "mae")
+    sd = {k: v for k, v in full.items() if not k.startswith(("decoder", "mask_token"))}
     path = tmp_path / "mae_pretrain.pth"
     torch.save({"model": sd}, path)
     with caplog.at_level("WARNING"):

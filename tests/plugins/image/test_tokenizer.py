@@ -13,7 +13,7 @@ def reference_patchify(x, p):
     out = torch.empty(B, (H // p) * (W // p), p * p * C)
     for i in range(H // p):
         for j in range(W // p):
-            patch = x[:, :, i * p:(i + 1) * p, j * p:(j + 1) * p]  # (B, C, p, p)
+            patch = x[:, :, i * p : (i + 1) * p, j * p : (j + 1) * p]  # (B, C, p, p)
             out[:, i * (W // p) + j] = patch.permute(0, 2, 3, 1).reshape(B, -1)
     return out
 
@@ -61,7 +61,7 @@ def test_unknown_model_and_component_names_suggest_a_match():
 
 
 def test_presets_have_the_papers_shapes():
-    for name, (D, depth, heads, p) in {
+    for name, (D, _depth, heads, p) in {
         "mae_vit_base_patch16": (768, 12, 12, 16),
         "mae_vit_large_patch16": (1024, 24, 16, 16),
         "mae_vit_huge_patch14": (1280, 32, 16, 14),

@@ -24,7 +24,12 @@ def test_visualizer_marks_untrained_decoder(tmp_path, monkeypatch):
         import matplotlib.axes
 
         orig = matplotlib.axes.Axes.text
-        monkeypatch.setattr(matplotlib.axes.Axes, "text", lambda self, *a, **k: texts.append(a[2]) or orig(self, *a, **k))
+
+        def record(self, *a, **k):
+            texts.append(a[2])
+            return orig(self, *a, **k)
+
+        monkeypatch.setattr(matplotlib.axes.Axes, "text", record)
         return real(*args, **kwargs)
 
     model = maeflow.create_model("mae_vit_test")
@@ -36,7 +41,8 @@ def test_visualizer_marks_untrained_decoder(tmp_path, monkeypatch):
 
 def test_visualize_cli_with_encoder_only_checkpoint(tmp_path, capsys, caplog):
     model = maeflow.create_model("mae_vit_test")
-    sd = {k: v for k, v in maeflow.export_state_dict(model, "mae").items() if not k.startswith(("decoder", "mask_token"))}
+    full = maeflow.export_state_dict(model, "mae")
+    sd = {k: v for k, v in full.items() if not k.startswith(("decoder", "mask_token"))}
     torch.save({"model": sd}, tmp_path / "enc.pth")
     out = tmp_path / "fig.png"
     with caplog.at_level("WARNING"):
