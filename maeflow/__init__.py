@@ -28,7 +28,7 @@ from maeflow.interfaces import (
     Tokens,
     Visualizer,
 )
-from maeflow.masking import RandomMasker, check_noise, check_ratio, mask_from_noise, num_visible
+from maeflow.masking import RandomMasker, check_noise, check_ratio, draw_noise, mask_from_noise, num_visible
 from maeflow.model import Decoder, Encoder, MaskedAutoencoder, gather_tokens
 from maeflow.nn import Attention, Block, FixedPosEmbed, attention, sincos_1d, sincos_2d, sincos_3d
 from maeflow.plugins import hookimpl, register, registry
@@ -62,6 +62,7 @@ __all__ = [
     "check_noise",
     "check_ratio",
     "create_model",
+    "draw_noise",
     "export_state_dict",
     "gather_tokens",
     "hookimpl",

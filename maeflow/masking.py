@@ -49,6 +49,21 @@ def check_noise(noise: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return noise
 
 
+def draw_noise(
+    shape: tuple[int, ...],
+    device: torch.device,
+    noise: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The noise a masker ranks: ``noise`` checked against ``shape`` if given, else ``U[0, 1)``
+    drawn from ``generator`` on the generator's own device (so a CPU generator gives the same
+    masks for CPU and GPU runs), returned on ``device``."""
+    if noise is not None:
+        return check_noise(noise, shape).to(device)
+    draw_on = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=draw_on).to(device)
+
+
 class RandomMasker:
     """Independent random masking per sample: ``noise ~ U[0, 1)`` of shape (B, L).
 
@@ -68,8 +83,5 @@ class RandomMasker:
     ) -> MaskInfo:
         B, L = tokens.embeddings.shape[:2]
         keep = num_visible(L, ratio, self.rounding)
-        if noise is None:
-            noise = torch.rand(B, L, device=tokens.embeddings.device, generator=generator)
-        else:
-            noise = check_noise(noise, (B, L)).to(tokens.embeddings.device)
+        noise = draw_noise((B, L), tokens.embeddings.device, noise, generator)
         return mask_from_noise(noise, keep)

@@ -10,7 +10,7 @@ import math
 
 import torch
 
-from maeflow import MaskInfo, Tokens, check_noise, check_ratio
+from maeflow import MaskInfo, Tokens, check_ratio, draw_noise
 
 
 def _grid(tokens: Tokens) -> tuple[int, int]:
@@ -65,10 +65,7 @@ class TimeFrequencyMasker:
         B, L = tokens.embeddings.shape[:2]
         device = tokens.embeddings.device
         keep_t, keep_f = self.counts((T, F), ratio)
-        if noise is None:
-            noise = torch.rand(B, T + F, device=device, generator=generator)
-        else:
-            noise = check_noise(noise, (B, T + F)).to(device)
+        noise = draw_noise((B, T + F), device, noise, generator)
         # rank of each time / frequency position by its noise; the keep_* smallest are kept
         rank_t = torch.argsort(torch.argsort(noise[:, :T], dim=1), dim=1)  # (B, T)
         rank_f = torch.argsort(torch.argsort(noise[:, T:], dim=1), dim=1)  # (B, F)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from maeflow import MaskInfo, Tokens, check_noise, mask_from_noise, num_visible
+from maeflow import MaskInfo, Tokens, draw_noise, mask_from_noise, num_visible
 from maeflow.masking import Rounding
 
 
@@ -36,9 +36,7 @@ class BlockMasker:
         if pos.shape[:2] != (B, L):
             raise ValueError(f"positions {tuple(pos.shape)} do not match {L} tokens in a batch of {B}")
         keep = num_visible(L, ratio, self.rounding)
-        if noise is None:
-            noise = torch.rand(B, L, generator=generator, device=generator.device if generator else pos.device)
-        seed = check_noise(noise, (B, L)).to(pos.device).argmin(dim=1)  # (B,)
+        seed = draw_noise((B, L), pos.device, noise, generator).argmin(dim=1)  # (B,)
         seed_pos = pos[torch.arange(B, device=pos.device), seed].unsqueeze(1)  # (B, 1, d)
         dist = (pos.float() - seed_pos.float()).norm(dim=-1)  # (B, L)
         dist[torch.arange(B, device=pos.device), seed] = -1.0  # the seed is always masked first

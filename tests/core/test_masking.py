@@ -97,3 +97,15 @@ def test_output_fields_and_shapes():
     assert out.mask.shape == (3, L) and out.mask.dtype == torch.bool
     assert out.latent.shape == (3, 1 + out.mask_info.num_visible, model.encoder.embed_dim)
     assert model.forward_features(model.tokenizer.example_inputs(3)).shape == (3, model.encoder.embed_dim)
+
+
+def test_draw_noise_uses_the_generator_device_and_checks_shape():
+    from maeflow.masking import draw_noise
+
+    a = draw_noise((2, 5), torch.device("cpu"), generator=torch.Generator().manual_seed(3))
+    b = draw_noise((2, 5), torch.device("cpu"), generator=torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and a.shape == (2, 5) and (0 <= a).all() and (a < 1).all()
+    given = torch.rand(2, 5)
+    assert torch.equal(draw_noise((2, 5), torch.device("cpu"), given), given)
+    with pytest.raises(ValueError, match=r"noise must have shape \(2, 5\)"):
+        draw_noise((2, 5), torch.device("cpu"), torch.rand(5, 2))
