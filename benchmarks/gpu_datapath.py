@@ -13,7 +13,7 @@ Stages, each timed after warm-up (median of per-batch times, images/s):
    encoder and decoder, ``attention='auto'``) on one batch already on the device;
 2. ``decode``: ``torchvision.io.decode_jpeg(list, device="cuda")`` of a batch of file bytes;
 3. ``decode+augment``: plus RandomResizedCrop(0.2–1, bicubic, antialias) + flip + normalize on
-   the device (:mod:`maeflow.data.gpu`);
+   the device (:mod:`maeflow_image.gpu_data`);
 4. ``end-to-end``: files read by DataLoader workers → (3) on a side stream → (1): images/s and its
    ratio to (1) — the target is ≥ 0.8;
 5. ``cpu-workers``: the CPU pipeline (PIL decode + the same transforms in the workers), data only,
@@ -194,7 +194,7 @@ def bench_synthetic(args, device, step) -> float:
 def bench_decode(args, device, paths, img_size) -> tuple[float, float, float]:
     """Rates of decode only, decode + augment (batched matmul resampling, the CUDA default) and
     decode + augment with F.interpolate per image."""
-    from maeflow.data.gpu import DeviceAugment, decode_images
+    from maeflow_image.gpu_data import DeviceAugment, decode_images
 
     data = [torch.frombuffer(bytearray(p.read_bytes()), dtype=torch.uint8) for p in paths[: args.batch]]
     t_dec = median_time(lambda: decode_images(data, device), device, 2, args.data_reps)
@@ -207,7 +207,7 @@ def bench_decode(args, device, paths, img_size) -> tuple[float, float, float]:
 
 
 def bench_end_to_end(args, device, paths, step, img_size) -> float:
-    from maeflow.data.gpu import device_image_loader
+    from maeflow_image.gpu_data import device_image_loader
 
     samples = [(p, 0) for p in paths]
     loader = device_image_loader(samples, args.batch, device=device, num_workers=args.workers, seed=0,

@@ -1,4 +1,4 @@
-"""The device image path (maeflow.data.gpu) on CPU tensors, against the torchvision CPU pipeline.
+"""The device image path (maeflow_image.gpu_data) on CPU tensors, against the torchvision CPU pipeline.
 
 Decoding uses ``torchvision.io.decode_jpeg`` on the CPU (the same call the GPU path makes with
 ``device="cuda"``); crop/resize/flip/normalize are device-agnostic tensor code.
@@ -13,7 +13,7 @@ from PIL import Image
 from torchvision import transforms as T
 from torchvision.transforms import functional as TF
 
-from maeflow.data.gpu import (
+from maeflow_image.gpu_data import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     DeviceAugment,
