@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from maeflow import MaskInfo, Tokens, check_noise, mask_from_noise, num_visible
+from maeflow import MaskInfo, Tokens, draw_noise, mask_from_noise, num_visible
 
 
 def _grid(tokens: Tokens) -> tuple[int, int]:
@@ -23,11 +23,6 @@ def _grid(tokens: Tokens) -> tuple[int, int]:
     if t * h * w != L:
         raise ValueError(f"layout {layout} does not multiply out to the {L} tokens")
     return t, h * w
-
-
-def _rng_device(generator: torch.Generator | None, device: torch.device) -> torch.device:
-    # draw on the generator's device (a CPU generator keeps CPU and GPU runs identical)
-    return generator.device if generator is not None else device
 
 
 class TubeMasker:
@@ -53,10 +48,7 @@ class TubeMasker:
         B, L = tokens.embeddings.shape[:2]
         device = tokens.embeddings.device
         keep = num_visible(S, ratio, self.rounding)
-        if noise is None:
-            noise = torch.rand(B, S, generator=generator, device=_rng_device(generator, device)).to(device)
-        else:
-            noise = check_noise(noise, (B, S)).to(device)
+        noise = draw_noise((B, S), device, noise, generator)
         spatial = mask_from_noise(noise, keep).mask  # (B, S), True = masked
         mask = spatial.unsqueeze(1).expand(B, T, S).reshape(B, L)  # (B, L), same spatial mask per slot
         # rank key: visible tokens first, each group in token order; keys are unique, so the
@@ -86,8 +78,5 @@ class SpacetimeMasker:
         B, L = tokens.embeddings.shape[:2]
         device = tokens.embeddings.device
         keep = num_visible(L, ratio, self.rounding)
-        if noise is None:
-            noise = torch.rand(B, L, generator=generator, device=_rng_device(generator, device)).to(device)
-        else:
-            noise = check_noise(noise, (B, L)).to(device)
+        noise = draw_noise((B, L), device, noise, generator)
         return mask_from_noise(noise, keep)
