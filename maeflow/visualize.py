@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from maeflow.plugins import registry
@@ -33,3 +35,32 @@ def visualize(
         return fn(model, inputs, output, str(path), **options)
     finally:
         model.train(was_training)
+
+
+def to_display(
+    img: torch.Tensor,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    hidden: torch.Tensor | None = None,
+    fill: float = 0.5,
+) -> np.ndarray:
+    """A normalized (C, H, W) picture → (H, W) or (H, W, 3) numpy in [0, 1] for ``imshow``.
+
+    ``mean``/``std`` (per channel, or one value) undo the input normalization; pixels where
+    ``hidden`` (broadcastable to the picture, True = hidden) is set are drawn as ``fill``.
+    One channel gives a grey image, three or more an RGB one, two their mean.
+    """
+    img = img.detach().float().cpu()
+    if mean is not None and std is not None:
+        m = torch.tensor(mean, dtype=img.dtype).reshape(-1, 1, 1)
+        s = torch.tensor(std, dtype=img.dtype).reshape(-1, 1, 1)
+        if m.shape[0] in (1, img.shape[0]) and s.shape[0] in (1, img.shape[0]):
+            img = img * s + m
+    img = img.clamp(0, 1)
+    if hidden is not None:
+        img = img.masked_fill(hidden.cpu(), fill)
+    if img.shape[0] == 1:
+        return img[0].numpy()
+    if img.shape[0] >= 3:
+        return img[:3].permute(1, 2, 0).numpy()
+    return img.mean(0).numpy()

@@ -9,22 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-
-
-def _to_display(img: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None):
-    """(C, H, W) normalized tensor → (H, W[, 3]) numpy in [0, 1]."""
-    img = img.detach().float().cpu()
-    if mean is not None and std is not None:
-        m = torch.tensor(mean, dtype=img.dtype).view(-1, 1, 1)
-        s = torch.tensor(std, dtype=img.dtype).view(-1, 1, 1)
-        if m.shape[0] in (1, img.shape[0]):
-            img = img * s + m
-    img = img.clamp(0, 1)
-    if img.shape[0] == 1:
-        return img[0].numpy()
-    if img.shape[0] >= 3:
-        return img[:3].permute(1, 2, 0).numpy()
-    return img.mean(0).numpy()
+from maeflow.visualize import to_display
 
 
 def image_reconstruction_figure(
@@ -77,7 +62,7 @@ def image_reconstruction_figure(
                     transform=ax.transAxes,
                 )
                 continue
-            ax.imshow(_to_display(img, mean, std), cmap="gray" if img.shape[0] == 1 else None)
+            ax.imshow(to_display(img, mean, std), cmap="gray" if img.shape[0] == 1 else None)
     ratio = output.mask.float().mean().item()
     normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
     lines = [title or f"{model.model_name or 'MAE'} reconstructions, {ratio:.0%} masked"]

@@ -9,28 +9,9 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
+from maeflow.visualize import to_display
 
 MASKED_GREY = 0.5  # how removed tubelets are drawn
-
-
-def _to_display(frame: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None,
-                hidden: torch.Tensor | None = None):  # fmt: skip
-    """(C, H, W) normalized frame → (H, W[, 3]) numpy in [0, 1]; pixels where ``hidden``
-    (C, H, W) is True are drawn grey."""
-    frame = frame.detach().float().cpu()
-    if mean is not None and std is not None:
-        m = torch.tensor(mean, dtype=frame.dtype).view(-1, 1, 1)
-        s = torch.tensor(std, dtype=frame.dtype).view(-1, 1, 1)
-        if m.shape[0] in (1, frame.shape[0]) and s.shape[0] in (1, frame.shape[0]):
-            frame = frame * s + m
-    frame = frame.clamp(0, 1)
-    if hidden is not None:
-        frame = frame.masked_fill(hidden, MASKED_GREY)
-    if frame.shape[0] == 1:
-        return frame[0].numpy()
-    if frame.shape[0] >= 3:
-        return frame[:3].permute(1, 2, 0).numpy()
-    return frame.mean(0).numpy()
 
 
 def video_reconstruction_figure(
@@ -98,7 +79,7 @@ def video_reconstruction_figure(
                         )
                     continue
                 img = clip[:, f]  # (C, H, W)
-                shown = _to_display(img, mean, std, hidden[i][:, f] if r == 1 else None)
+                shown = to_display(img, mean, std, hidden[i][:, f] if r == 1 else None, MASKED_GREY)
                 ax.imshow(shown, cmap="gray" if img.shape[0] == 1 else None,
                           vmin=0, vmax=1)  # fmt: skip
     ratio = output.mask.float().mean().item()
