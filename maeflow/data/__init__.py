@@ -10,6 +10,7 @@
 - :func:`split_folder`: ``root/train`` vs ``root/test`` (or ``root/val``) when they exist.
 - :func:`build_dataloader`: workers, pinned memory, persistent workers, seeded shuffling, an
   optional ``DistributedSampler``.
+- :func:`stratified_split`: a fixed per-class train/test split of one labeled array.
 - :func:`build_dataset`: a registered dataset by name with checked options, defaulting
   options such as ``img_size`` to the model's.
 
@@ -29,6 +30,7 @@ from maeflow.data.folder import (
 )
 from maeflow.data.loader import build_dataloader, seed_worker
 from maeflow.data.registry import SPLITS, build_dataset, builder_options, check_options, check_split, model_settings
+from maeflow.data.split import stratified_split
 
 __all__ = [
     "AUTO_VERIFY_MAX_FILES",
@@ -46,4 +48,5 @@ __all__ = [
     "scan_folder",
     "seed_worker",
     "split_folder",
+    "stratified_split",
 ]

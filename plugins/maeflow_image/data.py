@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 from torchvision import transforms as T
 
-from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
+from maeflow.data import FolderDataset, check_split, scan_folder, split_folder, stratified_split
 from maeflow_image.tokenizer import to_hw
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -183,19 +183,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return (bunch.images / 16.0).astype(np.float32), bunch.target.astype(np.int64)  # (1797, 8, 8) in [0, 1]
 
 
-def digits_split(labels: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split: from each class, ``round(n_class * test_fraction)`` random indices (numpy
-    ``default_rng(seed)``) go to test. Returns sorted (train_indices, test_indices)."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(len(idx) * test_fraction))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+digits_split = stratified_split  # the split every digits-based dataset shares
 
 
 class DigitsDataset(Dataset):

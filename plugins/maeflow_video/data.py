@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
+from maeflow.data import FolderDataset, check_split, scan_folder, split_folder, stratified_split
 from maeflow_video.tokenizer import to_hw
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")
@@ -292,19 +292,7 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return (bunch.images / 16.0).astype(np.float32), bunch.target.astype(np.int64)  # (1797, 8, 8) in [0, 1]
 
 
-def digit_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified split of the digit images: from each class ``round(n · test_fraction)``
-    random ones (numpy ``default_rng(seed)``) are for testing. Sorted (train, test) indices."""
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_test = int(round(len(idx) * test_fraction))
-        test.append(idx[:n_test])
-        train.append(idx[n_test:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
+digit_split = stratified_split  # the split every digits-based dataset shares
 
 
 def bounce(start: float, velocity: float, steps: int, low: float, high: float) -> np.ndarray:
