@@ -16,7 +16,7 @@ from maeflow.checkpoint import (
     rename_prefixes,
     save_model,
 )
-from maeflow.factory import apply_overrides, create_model, list_models
+from maeflow.factory import apply_overrides, create_model, list_models, preset
 from maeflow.interfaces import (
     Loss,
     MAEOutput,
@@ -71,6 +71,7 @@ __all__ = [
     "mask_from_noise",
     "model_from_checkpoint",
     "num_visible",
+    "preset",
     "register",
     "registry",
     "rename_prefixes",

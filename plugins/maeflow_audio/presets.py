@@ -9,7 +9,7 @@ from maeflow import (
     Encoder,
     FixedPosEmbed,
     MaskedAutoencoder,
-    apply_overrides,
+    preset,
     registry,
     sincos_2d,
 )
@@ -111,10 +111,7 @@ def build_audio_mae(cfg: AudioMAEConfig) -> MaskedAutoencoder:
 
 
 def _preset(**defaults):
-    def builder(**overrides) -> MaskedAutoencoder:
-        return build_audio_mae(apply_overrides(AudioMAEConfig(**defaults), overrides))
-
-    return builder
+    return preset(build_audio_mae, AudioMAEConfig, **defaults)
 
 
 _TEST = dict(

@@ -9,7 +9,7 @@ from maeflow import (
     Encoder,
     FixedPosEmbed,
     MaskedAutoencoder,
-    apply_overrides,
+    preset,
     registry,
     sincos_2d,
 )
@@ -72,10 +72,7 @@ def build_image_mae(cfg: ImageMAEConfig) -> MaskedAutoencoder:
 
 
 def _preset(**defaults):
-    def builder(**overrides) -> MaskedAutoencoder:
-        return build_image_mae(apply_overrides(ImageMAEConfig(**defaults), overrides))
-
-    return builder
+    return preset(build_image_mae, ImageMAEConfig, **defaults)
 
 
 PRESETS = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maeflow import Decoder, Encoder, MaskedAutoencoder, apply_overrides, registry
+from maeflow import Decoder, Encoder, MaskedAutoencoder, preset, registry
 from maeflow_pointcloud.tokenizer import CenterPosEmbed, PointGroupTokenizer
 
 
@@ -84,10 +84,7 @@ def build_point_mae(cfg: PointMAEConfig) -> MaskedAutoencoder:
 
 
 def _preset(**defaults):
-    def builder(**overrides) -> MaskedAutoencoder:
-        return build_point_mae(apply_overrides(PointMAEConfig(**defaults), overrides))
-
-    return builder
+    return preset(build_point_mae, PointMAEConfig, **defaults)
 
 
 # tiny models for tests and CPU demos: 256 points in 16 groups of 16

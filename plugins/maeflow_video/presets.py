@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from maeflow import Decoder, Encoder, FixedPosEmbed, MaskedAutoencoder, apply_overrides, registry
+from maeflow import Decoder, Encoder, FixedPosEmbed, MaskedAutoencoder, preset, registry
 from maeflow_video.targets import ChannelPatchNormalizer
 from maeflow_video.tokenizer import TubeletTokenizer, video_pos_table
 
@@ -94,10 +94,7 @@ def build_video_mae(cfg: VideoMAEConfig) -> MaskedAutoencoder:
 
 
 def _preset(**defaults):
-    def builder(**overrides) -> MaskedAutoencoder:
-        return build_video_mae(apply_overrides(VideoMAEConfig(**defaults), overrides))
-
-    return builder
+    return preset(build_video_mae, VideoMAEConfig, **defaults)
 
 
 # the published models use VideoMAE's 1-D table, so that its checkpoints load as trained
