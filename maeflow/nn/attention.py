@@ -22,11 +22,16 @@ memory and, unless ``MAEFLOW_ATTENTION_CACHE=0``, in a JSON file under ``$MAEFLO
 it without measuring. Each choice is logged once. If no candidate works, ``auto`` uses plain
 SDPA (and says so). When xformers does not load, that is logged once as well.
 
-On CPU ``auto`` is SDPA, fixed (no measurement, so CPU runs stay reproducible): measured with
-one thread (fwd+bwd), PyTorch's CPU flash kernel beats the math path by about 2× on tiny shapes
-((1, 1, 4, 8) to (4, 2, 17, 8)) and by 1.2–3× at the MAE decoder shape (8, 16, 197, 32); math
-is ~8% faster only at the ViT-B encoder shape (8, 12, 50, 64), where attention is well under
-1% of the step (see ``benchmarks/README.md``).
+On CPU ``auto`` chooses per shape between SDPA (PyTorch's CPU flash kernel) and the math path,
+with the same selector, keyed by the CPU model and the thread count. Calls smaller than
+:data:`CPU_MEASURE_MIN_WORK` (B·H·N·M·Dh) use SDPA without measuring: there SDPA was 2× faster
+than math (one thread, fwd+bwd) and the time is too short to measure reliably. For larger calls
+the math path must beat SDPA by more than :data:`CPU_MATH_MARGIN` (10%) to be chosen, so that
+noise on a busy machine does not flip the choice. Measured on a 2-core AVX-512 EPYC, fwd+bwd,
+2 threads: fp32 — SDPA 24 ms vs math 38 ms at the MAE decoder shape (8, 16, 197, 32), math 2.1
+vs 3.4 ms at the encoder shape (8, 12, 50, 64); bf16 — math 2.8–4× faster at both (SDPA's CPU
+flash kernel is slow in bf16), which matters under ``train.precision: bf16`` (see
+``benchmarks/README.md``). ``attention='sdpa'`` keeps the fixed kernel.
 
 ``torch.compile``: the choice is made outside the graph. While dynamo traces, the selector is
 called with plain values (device, dtype, sizes) through ``torch._dynamo.assume_constant_result``:
@@ -142,7 +147,7 @@ def resolve_backend(backend: str, device: torch.device) -> str:
             ("family", device.type, "sdpa"),
             "attention backend 'auto' on %s: using sdpa (%s)",
             device.type,
-            "xformers has no CPU kernels; SDPA is the measured CPU default",
+            "xformers has no CPU kernels; per call shape SDPA or the math path, whichever measures faster",
         )
         return "sdpa"
     if backend == "xformers" and device.type != "cuda":
@@ -249,6 +254,8 @@ class KernelSelector:
     the shape); ``candidates(key) -> kernel names`` lists what to try, in order of preference
     for ties. ``cache_path`` (or None) is a JSON file shared across runs; ``context`` names the
     library versions the measurements belong to (part of the file's key, with the device name).
+    ``margin``: another kernel replaces the first listed (the default) only when it is faster by
+    more than this fraction (0: the fastest wins).
     """
 
     def __init__(
@@ -257,8 +264,10 @@ class KernelSelector:
         candidates: Callable[[ShapeKey], Iterable[str]],
         cache_path: Path | None = None,
         context: str = "",
+        margin: float = 0.0,
     ):
         self.timer = timer
+        self.margin = margin
         self.candidates = candidates
         self.cache_path = cache_path
         self.context = context
@@ -338,6 +347,9 @@ class KernelSelector:
                 unsupported[kernel] = text.splitlines()[0][:200] if text else type(exc).__name__
         if times:
             best = min(times, key=lambda name: times[name])  # first listed wins ties
+            default = next(iter(times))  # the first listed that ran
+            if best != default and times[best] * (1.0 + self.margin) >= times[default]:
+                best = default  # not faster by enough to leave the default
             choice = Choice(best, times, unsupported)
         else:
             choice = Choice("sdpa", times, unsupported)
@@ -465,12 +477,105 @@ def _device_name(device_index: int) -> str:
     return torch.cuda.get_device_name(device_index)
 
 
+# ---------------------------------------------------------------------------------------------
+# the process-wide selector used on CPU
+
+CPU_MEASURE_MIN_WORK = 1 << 22  # B·H·N·M·Dh below which CPU calls use SDPA unmeasured
+CPU_MATH_MARGIN = 0.10  # math must beat SDPA by more than this on CPU
+CPU_SELECTOR = -1  # the key of the CPU selector in ``_selectors``
+
+
+@functools.cache
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "cpu"
+
+
+def cpu_device_name(threads: int | None = None) -> str:
+    """The CPU's selector key: model name and torch's thread count (the choice depends on both)."""
+    n = torch.get_num_threads() if threads is None else threads
+    return f"CPU {_cpu_model()}, {n} thread{'s' if n != 1 else ''}"
+
+
+def cpu_candidates(key: ShapeKey) -> list[str]:
+    """On CPU: SDPA (PyTorch's CPU flash kernel; the default) and the math path."""
+    return ["sdpa", "math"]
+
+
+def cpu_timer(warmup: int = 1, reps: int = 5) -> Timer:
+    """Shortest wall time of ``reps`` calls of ``kernel`` at ``key``'s shape on the CPU (fwd, plus
+    bwd when ``key.grad``), with the caller's thread count. The minimum, not the median: other
+    processes on a shared machine only ever add time."""
+
+    def timer(kernel: str, key: ShapeKey) -> float:
+        import time
+
+        dtype = getattr(torch, key.dtype)
+        heads = 8 if key.bh % 8 == 0 else 1
+        B = key.bh // heads
+        g = torch.Generator().manual_seed(0)
+
+        def make(n):
+            return torch.randn(B, heads, n, key.dh, generator=g).to(dtype).requires_grad_(key.grad)
+
+        q, k, v = make(key.n), make(key.m), make(key.m)
+        mask = None
+        if key.mask == "bool":
+            mask = torch.ones(key.n, key.m, dtype=torch.bool)
+        elif key.mask == "float":
+            mask = torch.zeros(key.n, key.m, dtype=dtype)
+        grad_out = torch.randn(B, heads, key.n, key.dh, generator=g).to(dtype)
+
+        def once():
+            with torch.set_grad_enabled(key.grad):
+                out = run_kernel(kernel, q, k, v, mask)
+                if key.grad:
+                    torch.autograd.grad(out, (q, k, v), grad_out)
+
+        for _ in range(warmup):
+            once()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            once()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return timer
+
+
+def cpu_selector() -> KernelSelector:
+    if CPU_SELECTOR not in _selectors:
+        _selectors[CPU_SELECTOR] = KernelSelector(
+            timer=cpu_timer(),
+            candidates=cpu_candidates,
+            cache_path=cache_file(),
+            context=f"torch {torch.__version__}",
+            margin=CPU_MATH_MARGIN,
+        )
+    return _selectors[CPU_SELECTOR]
+
+
 def _is_compiling() -> bool:
     compiler = getattr(torch, "compiler", None)
     return bool(compiler is not None and hasattr(compiler, "is_compiling") and compiler.is_compiling())
 
 
 def _kernel_for_key(device_index: int, dtype: str, bh: int, n: int, m: int, dh: int, grad: bool, mask: str) -> str:
+    """The chosen kernel; ``device_index`` is a CUDA index, or :data:`CPU_SELECTOR` for the CPU."""
+    if device_index == CPU_SELECTOR:
+        if bh * n * m * dh < CPU_MEASURE_MIN_WORK:
+            return "sdpa"
+        key = ShapeKey(cpu_device_name(), dtype, bh_bucket(bh), n, m, dh, grad, mask)
+        return cpu_selector().choose(key).kernel
     key = ShapeKey(_device_name(device_index), dtype, bh_bucket(bh), n, m, dh, grad, mask)
     return cuda_selector(device_index).choose(key).kernel
 
@@ -483,16 +588,19 @@ _kernel_while_tracing = getattr(torch._dynamo, "assume_constant_result", lambda 
 
 def choose_kernel(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor | None = None) -> str:
     """The kernel ``auto`` uses for this call (see the module docstring)."""
-    if q.device.type != "cuda":
-        if not _is_compiling():
-            resolve_backend("auto", q.device)  # logs the CPU choice once
+    if q.device.type not in ("cuda", "cpu"):
         return "sdpa"
+    if q.device.type == "cpu" and not _is_compiling():
+        resolve_backend("auto", q.device)  # logs the CPU policy once
     B, H, N, Dh = q.shape
     bh = B * H
     grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
     mask = "none" if attn_mask is None else ("bool" if attn_mask.dtype == torch.bool else "float")
     dtype = str(q.dtype).removeprefix("torch.")
-    index = q.device.index if q.device.index is not None else torch.cuda.current_device()
+    if q.device.type == "cpu":
+        index = CPU_SELECTOR
+    else:
+        index = q.device.index if q.device.index is not None else torch.cuda.current_device()
     if _is_compiling():
         if not isinstance(bh, int):  # a symbolic batch (dynamic shapes): PyTorch's own choice
             return "sdpa"
@@ -554,6 +662,10 @@ __all__ = [
     "cache_file",
     "check_backend",
     "choose_kernel",
+    "cpu_candidates",
+    "cpu_device_name",
+    "cpu_selector",
+    "cpu_timer",
     "math_attention",
     "resolve_backend",
     "run_kernel",

@@ -182,6 +182,57 @@ def test_kernels_agree_with_math(kernel):
     torch.testing.assert_close(run_kernel(kernel, q, k, v), math_attention(q, k, v), atol=1e-5, rtol=1e-5)
 
 
+def test_auto_on_cpu_small_calls_are_sdpa_unmeasured(monkeypatch):
+    A = importlib.import_module("maeflow.nn.attention")
+
+    def no_selector():
+        raise AssertionError("a call below CPU_MEASURE_MIN_WORK must not be measured")
+
+    monkeypatch.setattr(A, "cpu_selector", no_selector)
+    q = torch.randn(2, 3, 11, 8)
+    assert 2 * 3 * 11 * 11 * 8 < A.CPU_MEASURE_MIN_WORK
+    assert choose_kernel(q, q) == "sdpa"
+
+
+def test_margin_keeps_the_default_unless_clearly_beaten():
+    key = ShapeKey("CPU Fake, 2 threads", "float32", 128, 197, 197, 32, True, "none")
+    close = FakeTimer({key: {"sdpa": 10e-3, "math": 9.5e-3}})  # math 5% faster: not enough
+    assert KernelSelector(close, lambda k: ["sdpa", "math"], margin=0.1).choose(key).kernel == "sdpa"
+    clear = FakeTimer({key: {"sdpa": 10e-3, "math": 7e-3}})  # 30% faster
+    assert KernelSelector(clear, lambda k: ["sdpa", "math"], margin=0.1).choose(key).kernel == "math"
+    # without a margin the fastest wins, as on CUDA
+    assert KernelSelector(close, lambda k: ["sdpa", "math"]).choose(key).kernel == "math"
+
+
+@pytest.mark.parametrize("winner", ["math", "sdpa"])
+def test_auto_on_cpu_large_calls_use_the_measured_kernel(monkeypatch, winner):
+    """Above the size threshold the CPU selector (keyed by CPU model and thread count) decides,
+    and the call runs the kernel it chose."""
+    A = importlib.import_module("maeflow.nn.attention")
+    q = torch.randn(4, 8, 64, 32, requires_grad=True)  # B·H·N·M·Dh = 4.2 M
+    assert 4 * 8 * 64 * 64 * 32 >= A.CPU_MEASURE_MIN_WORK
+    key = ShapeKey(A.cpu_device_name(), "float32", 32, 64, 64, 32, True, "none")
+    times = {"sdpa": 1e-3, "math": 0.5e-3} if winner == "math" else {"sdpa": 1e-3, "math": 2e-3}
+    sel = KernelSelector(FakeTimer({key: times}), A.cpu_candidates, margin=A.CPU_MATH_MARGIN)
+    monkeypatch.setattr(A, "cpu_selector", lambda: sel)
+    ran = []
+    real = A.run_kernel
+    monkeypatch.setattr(A, "run_kernel", lambda kernel, *a, **kw: ran.append(kernel) or real(kernel, *a, **kw))
+    out = attention(q, q, q, "auto")
+    assert ran == [winner] and sel.table[key].kernel == winner
+    torch.testing.assert_close(out, math_attention(q, q, q), atol=1e-5, rtol=1e-5)
+
+
+def test_cpu_timer_measures_both_real_kernels():
+    A = importlib.import_module("maeflow.nn.attention")
+    key = ShapeKey(A.cpu_device_name(1), "bfloat16", 8, 40, 40, 16, True, "none")
+    assert A.cpu_device_name(1).endswith(", 1 thread") and A.cpu_device_name(2).endswith(", 2 threads")
+    sel = KernelSelector(A.cpu_timer(warmup=0, reps=1), A.cpu_candidates, margin=A.CPU_MATH_MARGIN)
+    choice = sel.choose(key)
+    assert set(choice.times_ms) == {"sdpa", "math"} and all(t > 0 for t in choice.times_ms.values())
+    assert choice.kernel in ("sdpa", "math") and not choice.unsupported
+
+
 def test_auto_on_cpu_is_sdpa_and_matches_math():
     g = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(2, 3, 11, 8, generator=g) for _ in range(3))
