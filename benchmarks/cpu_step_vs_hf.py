@@ -71,17 +71,24 @@ def hf_twin(model, attn_implementation: str = "sdpa"):
     return hf.train()
 
 
-def make_step(model, loss_of, optimizer: str = "fused", lr: float = 1.5e-4, weight_decay: float = 0.05):
+def make_step(
+    model, loss_of, optimizer: str = "fused", lr: float = 1.5e-4, weight_decay: float = 0.05, precision: str = "fp32"
+):
     """One training step (zero grads, forward, backward, AdamW) for ``model``; returns the loss.
 
     ``optimizer``: "fused" (torch's fused AdamW kernel, which also runs on the CPU; what the
-    Hugging Face Trainer picks by default with torch >= 2.8) or "foreach"."""
+    Hugging Face Trainer picks by default with torch >= 2.8) or "foreach". ``precision``:
+    "fp32", or "bf16" — the forward under CPU autocast to bfloat16 (fp32 weights, gradients and
+    optimizer state), which is what ``train.precision: bf16`` does and what the Hugging Face
+    Trainer's ``bf16=True`` does on a CPU."""
     kind = {"fused": {"fused": True}, "foreach": {"foreach": True}}[optimizer]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay, **kind)
+    autocast = precision == "bf16"
 
     def step() -> float:
         opt.zero_grad(set_to_none=True)
-        loss = loss_of(model)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = loss_of(model)
         loss.backward()
         opt.step()
         return float(loss.detach())
@@ -93,6 +100,7 @@ NAMES = {
     "maeflow": "maeflow (eager)",
     "maeflow_compiled": "maeflow, train.compile (encoder/decoder under torch.compile)",
     "hf": "Hugging Face ViTMAEForPreTraining (sdpa, eager)",
+    "hf_eager_attention": "Hugging Face ViTMAEForPreTraining (attn_implementation='eager')",
 }
 
 
@@ -100,6 +108,7 @@ def run(args) -> dict:
     import transformers
 
     import maeflow
+    from maeflow.nn.attention import attention_choices
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -114,14 +123,20 @@ def run(args) -> dict:
     x = ours.tokenizer.example_inputs(args.batch, generator=g)  # (B, C, H, W)
     noise = torch.rand(args.batch, ours.tokenizer.num_tokens, generator=g)  # (B, L)
 
-    steps = {"maeflow": make_step(ours, lambda m: m(x, noise=noise).loss, args.optimizer)}
+    prec = dict(precision=args.precision)
+    steps = {"maeflow": make_step(ours, lambda m: m(x, noise=noise).loss, args.optimizer, **prec)}
     if args.compile:
         # what train.compile does: the transformer stacks compiled, tokenizer and masker eager
         compiled = copy.deepcopy(ours)
         compiled.encoder.compile()
         compiled.decoder.compile()
-        steps["maeflow_compiled"] = make_step(compiled, lambda m: m(x, noise=noise).loss, args.optimizer)
-    steps["hf"] = make_step(hf, lambda m: m(pixel_values=x, noise=noise).loss, args.optimizer)
+        steps["maeflow_compiled"] = make_step(compiled, lambda m: m(x, noise=noise).loss, args.optimizer, **prec)
+    steps["hf"] = make_step(hf, lambda m: m(pixel_values=x, noise=noise).loss, args.optimizer, **prec)
+    if args.hf_eager_attention:  # HF's own non-SDPA attention (softmax(QKᵀ)V in plain ops), for reference
+        hf_eager = hf_twin(ours, "eager")
+        steps["hf_eager_attention"] = make_step(
+            hf_eager, lambda m: m(pixel_values=x, noise=noise).loss, args.optimizer, **prec
+        )
     names = list(steps)
     wall: dict[str, list[float]] = {k: [] for k in names}
     cpu: dict[str, list[float]] = {k: [] for k in names}
@@ -173,7 +188,7 @@ def run(args) -> dict:
             "img_size": list(ours.tokenizer.img_size),
             "batch": args.batch,
             "mask_ratio": args.mask_ratio,
-            "precision": "fp32",
+            "precision": args.precision if args.precision == "fp32" else "bf16 autocast (CPU), fp32 weights",
             "optimizer": f"AdamW ({args.optimizer}), same for all",
             "maeflow_attention": args.attention,
             "hf_attn_implementation": "sdpa",
@@ -182,6 +197,7 @@ def run(args) -> dict:
             "params": n_params,
             "interleaving": "one step of each per round, the order rotating between rounds",
         },
+        "attention_choices": attention_choices(),
         "first_step": first,
         "wall_s": wall,
         "cpu_s": cpu,
@@ -208,6 +224,8 @@ def to_markdown(res: dict) -> str:
         f"batch {c['batch']}, mask {c['mask_ratio']}, norm-pix, layer-norm eps 1e-6, {c['precision']}, "
         f"{c['optimizer']}, maeflow attention `{c['maeflow_attention']}`, HF `{c['hf_attn_implementation']}`; "
         f"{c['warmup_rounds']} warm-up + {c['timed_rounds']} timed rounds",
+        "- maeflow `auto` attention picked: "
+        + ("; ".join(f"{k} → {v}" for k, v in res.get("attention_choices", {}).items()) or "SDPA (small calls)"),
         "- First-step loss (same weights, batch and masking noise): "
         + ", ".join(f"{k} {v['loss']:.6f}" for k, v in res["first_step"].items()),
         "",
@@ -252,7 +270,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--mask-ratio", type=float, default=0.75)
     p.add_argument("--attention", default="auto", help="maeflow attention backend (auto|sdpa|math)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="same for both models")
     p.add_argument("--optimizer", choices=["fused", "foreach"], default="fused", help="AdamW kernel, both models")
+    p.add_argument(
+        "--hf-eager-attention", action="store_true", help="add Hugging Face with attn_implementation='eager'"
+    )
     p.add_argument("--compile", action="store_true", help="add maeflow with train.compile (slow to compile on a CPU)")
     p.add_argument("--out-dir", type=Path, default=HERE / "results")
     p.add_argument("--tag", default="", help="suffix for the result file names, e.g. 1thread")
