@@ -54,6 +54,9 @@ class DataConfig(_Section):
     persistent_workers: bool = True
     prefetch_factor: int | None = Field(None, gt=0)
     shuffle: bool = True
+    # finish batches on the accelerator when the dataset offers a device pipeline (image_folder:
+    # JPEG decode + augmentation on the GPU); auto: on CUDA only, true: required, false: never
+    device_pipeline: bool | Literal["auto"] = "auto"
 
 
 class TrainConfig(_Section):

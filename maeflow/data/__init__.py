@@ -16,9 +16,12 @@
 
 The dataset contract: ``builder(split="train"|"test", **options) -> Dataset`` whose items are
 ``(inputs: Tensor, label: int)`` (label -1 when unlabeled), with ``num_classes`` (int or None),
-``skipped`` (for file datasets) and optionally ``display_options`` (passed to the visualizer).
+``skipped`` (for file datasets) and optionally ``display_options`` (passed to the visualizer)
+and a ``device_pipeline(device) -> DevicePipeline`` method (:mod:`maeflow.data.device`: workers
+load raw items, the batch is finished on the accelerator; ``data.device_pipeline`` chooses).
 """
 
+from maeflow.data.device import DeviceBatches, DevicePipeline, offers_device_pipeline
 from maeflow.data.folder import (
     AUTO_VERIFY_MAX_FILES,
     FolderDataset,
@@ -35,6 +38,8 @@ from maeflow.data.split import stratified_split
 __all__ = [
     "AUTO_VERIFY_MAX_FILES",
     "SPLITS",
+    "DeviceBatches",
+    "DevicePipeline",
     "FolderDataset",
     "FolderIndex",
     "build_dataloader",
@@ -45,6 +50,7 @@ __all__ = [
     "check_split",
     "model_settings",
     "normalize_extensions",
+    "offers_device_pipeline",
     "scan_folder",
     "seed_worker",
     "split_folder",

@@ -29,6 +29,7 @@ def settings_from_config(cfg: Config) -> TrainSettings:
         persistent_workers=cfg.data.persistent_workers,
         prefetch_factor=cfg.data.prefetch_factor,
         shuffle=cfg.data.shuffle,
+        device_pipeline=cfg.data.device_pipeline,
         output_dir=cfg.run.output_dir,
         resume=cfg.run.resume,
         device=cfg.run.device,

@@ -26,12 +26,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from maeflow.checkpoint import FORMAT_TAG
 from maeflow.train import checkpoint as ckpt
 from maeflow.train import distributed as distr
-from maeflow.train.data import SeededItems, ShardedSampler, sample_seed
+from maeflow.train.data import ShardedSampler, build_train_loader, sample_seed
 from maeflow.train.logger import MetricsLogger
 from maeflow.train.masking import SeededMasker
 from maeflow.train.optim import WarmupCosine, build_optimizer
@@ -79,6 +79,7 @@ class TrainSettings:
     persistent_workers: bool = True
     prefetch_factor: int | None = None
     shuffle: bool = True
+    device_pipeline: bool | str = "auto"
     # outputs
     output_dir: str = "runs/default"
     resume: str = "auto"
@@ -286,16 +287,13 @@ class Trainer:
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DDP(raw, device_ids=ids)
 
-    def _loader(self) -> DataLoader:
+    def _loader(self):
         s = self.settings
-        pin = (self.device.type == "cuda") if s.pin_memory == "auto" else bool(s.pin_memory)
-        kwargs: dict[str, Any] = {}
-        if s.num_workers > 0:
-            kwargs["persistent_workers"] = s.persistent_workers
-            if s.prefetch_factor is not None:
-                kwargs["prefetch_factor"] = s.prefetch_factor
-        return DataLoader(SeededItems(self.dataset, s.seed), batch_size=self.local_batch, sampler=self.sampler,
-                          num_workers=s.num_workers, pin_memory=pin, drop_last=True, **kwargs)  # fmt: skip
+        return build_train_loader(
+            self.dataset, self.sampler, self.local_batch, self.device, seed=s.seed, num_workers=s.num_workers,
+            pin_memory=s.pin_memory, persistent_workers=s.persistent_workers, prefetch_factor=s.prefetch_factor,
+            device_pipeline=s.device_pipeline, verbose=self.dist.is_main,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ state
 
