@@ -14,10 +14,11 @@ Stages, each timed after warm-up (median of per-batch times, images/s):
 2. ``decode``: ``torchvision.io.decode_jpeg(list, device="cuda")`` of a batch of file bytes;
 3. ``decode+augment``: plus RandomResizedCrop(0.2–1, bicubic, antialias) + flip + normalize on
    the device (:mod:`maeflow_image.gpu_data`);
-4. ``end-to-end``: files read by DataLoader workers → (3) on a side stream → (1): images/s and its
-   ratio to (1) — the target is ≥ 0.8;
-5. ``cpu-workers``: the CPU pipeline (PIL decode + the same transforms in the workers), data only,
-   for reference;
+4. ``end-to-end``: the trainer's own loader (``maeflow.train.data.build_train_loader`` over the
+   ``image_folder`` dataset with ``data.device_pipeline=true``: workers read the bytes, (3) runs
+   on a side stream) → (1): images/s and its ratio to (1) — the target is ≥ 0.8;
+5. ``cpu-workers``: the same loader with ``data.device_pipeline=false`` (PIL decode + the same
+   transforms in the workers), data only, for reference;
 6. attention kernels (forward + backward) at the encoder/decoder shapes, with what ``auto`` picks.
 
 The JPEG files are generated on the machine itself (``--num-images``, 500×375, quality 90,
@@ -206,16 +207,29 @@ def bench_decode(args, device, paths, img_size) -> tuple[float, float, float]:
     return tuple(rates)
 
 
-def bench_end_to_end(args, device, paths, step, img_size) -> float:
-    from maeflow_image.gpu_data import device_image_loader
+def trainer_loader(args, device, folder: Path, img_size: int, device_pipeline: bool):
+    """The trainer's own loader (``maeflow.train.data.build_train_loader``, what ``Trainer``
+    calls) over the ``image_folder`` dataset of the generated files, as ``maeflow train`` builds
+    it: ``ShardedSampler``, per-sample seeding, ``data.num_workers`` workers, and the dataset's
+    device pipeline when ``device_pipeline`` (``data.device_pipeline``) is true."""
+    from maeflow.data import build_dataset
+    from maeflow.train.data import ShardedSampler, build_train_loader
 
-    samples = [(p, 0) for p in paths]
-    loader = device_image_loader(samples, args.batch, device=device, num_workers=args.workers, seed=0,
-                                 img_size=img_size)  # fmt: skip
+    dataset = build_dataset("image_folder", root=str(folder), img_size=img_size, verify=False)
+    sampler = ShardedSampler(len(dataset), args.batch, seed=0)
+    loader = build_train_loader(dataset, sampler, args.batch, device, seed=0, num_workers=args.workers,
+                                device_pipeline=device_pipeline)  # fmt: skip
+    return sampler, loader
+
+
+def bench_end_to_end(args, device, folder, step, img_size) -> float:
+    sampler, loader = trainer_loader(args, device, folder, img_size, device_pipeline=True)
     needed = args.warmup + args.steps
-    seen, t0, batches = 0, None, 0
+    seen, t0, batches, epoch = 0, None, 0, 0
     while batches < needed:
-        for x, _ in loader:
+        sampler.set_epoch(epoch)
+        epoch += 1
+        for x, _labels, _positions in loader:
             step(x)
             batches += 1
             if batches == args.warmup:
@@ -229,29 +243,11 @@ def bench_end_to_end(args, device, paths, step, img_size) -> float:
     return seen / (time.perf_counter() - t0)
 
 
-def bench_cpu_workers(args, paths, img_size) -> float:
-    from PIL import Image
-    from torch.utils.data import DataLoader, Dataset
-    from torchvision import transforms as T
-
-    tf = T.Compose([
-        T.RandomResizedCrop(img_size, scale=(0.2, 1.0), interpolation=T.InterpolationMode.BICUBIC),
-        T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-    ])  # fmt: skip
-
-    class Files(Dataset):
-        def __len__(self):
-            return len(paths)
-
-        def __getitem__(self, i):
-            with Image.open(paths[i]) as im:
-                return tf(im.convert("RGB")), 0
-
-    loader = DataLoader(Files(), batch_size=args.batch, shuffle=True, num_workers=args.workers, drop_last=True,
-                        persistent_workers=args.workers > 0)  # fmt: skip
+def bench_cpu_workers(args, device, folder, img_size) -> float:
+    _, loader = trainer_loader(args, device, folder, img_size, device_pipeline=False)
     it, n, t0 = iter(loader), 0, None
     for i in range(min(len(loader), args.warmup // 2 + args.steps)):
-        x, _ = next(it)
+        x, _, _ = next(it)
         if i == args.warmup // 2 - 1 or (t0 is None and args.warmup // 2 == 0):
             t0 = time.perf_counter()
             continue
@@ -351,13 +347,12 @@ def main(argv=None) -> int:
         rates["decode + RRC + flip + normalize on the device (batched resampling)"] = aug
         rates["decode + RRC + flip + normalize on the device (F.interpolate per image)"] = aug_per_image
         print("end to end ...", file=sys.stderr)
-        rates["end-to-end: workers read bytes → device decode/augment → step"] = bench_end_to_end(
-            args, device, paths, step, img_size
+        rates["end-to-end: the trainer's loader, data.device_pipeline=true → step"] = bench_end_to_end(
+            args, device, folder, step, img_size
         )
         print("CPU workers ...", file=sys.stderr)
-        rates[f"CPU workers (PIL + torchvision transforms, {args.workers} workers), data only"] = bench_cpu_workers(
-            args, paths, img_size
-        )
+        cpu_name = f"CPU workers: the trainer's loader, data.device_pipeline=false ({args.workers} workers), data only"
+        rates[cpu_name] = bench_cpu_workers(args, device, folder, img_size)
     names = list(rates)
     res = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

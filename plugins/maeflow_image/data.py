@@ -136,6 +136,28 @@ def check_image(path: Path) -> None:
         img.verify()
 
 
+class ImageFolder(FolderDataset):
+    """A :class:`~maeflow.data.FolderDataset` of images that remembers its recipe, so that it can
+    offer the same transforms on the device (:meth:`device_pipeline`)."""
+
+    def __init__(self, index, recipe: dict, **options):
+        super().__init__(index, **options)
+        self.recipe = dict(recipe)  # DeviceAugment's arguments, the CPU transform's settings
+        self.display_options = {"mean": list(recipe["mean"]), "std": list(recipe["std"])}
+
+    def device_pipeline(self, device: torch.device):
+        """Workers read the files' bytes (and decode non-JPEGs with PIL); each batch is decoded
+        with ``decode_jpeg`` on ``device`` and cropped, flipped and normalized there. A file
+        that cannot be decoded is handled as on the CPU path: recorded in :attr:`skipped` with
+        a warning (replaced by another image of its batch), or a ``ValueError`` when ``strict``."""
+        from maeflow_image.gpu_data import DeviceAugment, folder_pipeline
+
+        return folder_pipeline(self.samples, DeviceAugment(**self.recipe), on_bad=self._bad_on_device)
+
+    def _bad_on_device(self, path: str, reason: str) -> None:
+        self._record(Path(path), reason)
+
+
 def image_folder(
     split: str = "train",
     root: str | None = None,
@@ -152,11 +174,12 @@ def image_folder(
     hflip: bool = True,
     interpolation: str = "bicubic",
     crop_pct: float = 0.875,
-) -> FolderDataset:
+) -> ImageFolder:
     """A folder of images. The split reads ``root/<split>`` (``root/val`` also serves "test")
     when that folder exists, else ``root`` itself. ``labels``: class subfolders (True), none
     (False) or auto (None). ``augment`` defaults to True for "train". ``verify`` checks every
-    file up front (None: for folders of up to 50,000 files)."""
+    file up front (None: for folders of up to 50,000 files). The dataset also offers the
+    same recipe on the device (:meth:`ImageFolder.device_pipeline`)."""
     check_split(split)
     in_chans = _check_in_chans(in_chans)
     mean, std = _stats(mean, std, in_chans, _default_stats(in_chans))
@@ -164,12 +187,12 @@ def image_folder(
     folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="image_folder")
     index = scan_folder(folder, IMAGE_EXTENSIONS, labels=labels, recursive=recursive, what="image_folder")
     transform = image_transforms(img_size, augment, mean, std, scale, hflip, interpolation, crop_pct)
-    ds = FolderDataset(
-        index, load=functools.partial(load_image, mode="RGB" if in_chans == 3 else "L"), transform=transform,
+    recipe = dict(img_size=to_hw(img_size), augment=augment, scale=_check_scale(scale), hflip=0.5 if hflip else 0.0,
+                  mean=mean, std=std, interpolation=interpolation, crop_pct=crop_pct)  # fmt: skip
+    return ImageFolder(
+        index, recipe, load=functools.partial(load_image, mode="RGB" if in_chans == 3 else "L"), transform=transform,
         strict=strict, check=check_image, verify=verify, what=f"image_folder {folder}",
     )  # fmt: skip
-    ds.display_options = {"mean": list(mean), "std": list(std)}
-    return ds
 
 
 # --- scikit-learn digits ---------------------------------------------------------------------

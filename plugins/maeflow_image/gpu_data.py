@@ -4,10 +4,12 @@ CPU workers cannot feed a ViT-B MAE step on a current GPU (PIL decode + RandomRe
 reaches about a third of the model's rate with 15 workers, see ``shared/PERFORMANCE.md``).
 This path moves the expensive parts next to the model:
 
-1. DataLoader workers only read the file bytes (:class:`EncodedImageDataset`, items
-   ``(bytes (n,) uint8, label)``, collated into a list by :func:`collate_encoded`);
+1. DataLoader workers only read the file bytes (:class:`EncodedImageDataset`; a file that is
+   not a JPEG is decoded there with PIL), and draw the sample's augmentation parameters;
+   :func:`collate_encoded` keeps the variable-length bytes as a list (:class:`EncodedBatch`);
 2. :func:`decode_images` decodes the whole batch with ``torchvision.io.decode_jpeg(list,
    device=...)`` (nvJPEG on CUDA; the same call runs on the CPU, which the tests use);
+   :func:`decode_batch` adds the fallbacks for files nvJPEG refuses and the bad-file handling;
 3. :class:`DeviceAugment` applies the MAE recipe to the decoded tensors — RandomResizedCrop
    (scale 0.2–1, ratio 3/4–4/3, bicubic with antialias), horizontal flip, normalization —
    with crop boxes sampled exactly as torchvision's ``RandomResizedCrop.get_params`` does
@@ -17,9 +19,10 @@ This path moves the expensive parts next to the model:
    the antialiasing weights of ``F.interpolate(antialias=True)`` (:func:`resized_crops`): a few
    kernels per batch rather than several per image.
 
-:class:`DeviceImageLoader` chains the three: ``for images, labels in loader`` gives
-``(B, C, S, S)`` float tensors on the device. Where no GPU is present the usual CPU-worker
-datasets stay the default; this path is chosen explicitly (e.g. ``device="cuda"``).
+:func:`folder_pipeline` packs the three as a :class:`maeflow.data.DevicePipeline`, which the
+``image_folder`` dataset offers (``data.device_pipeline``: used on CUDA by default, the usual
+CPU workers elsewhere); the trainer's loader (``maeflow.train.data.build_train_loader``) runs
+it, with the next batch prepared on a side stream while the current step runs.
 
 torchvision 0.29 marks ``torchvision.io``'s codecs deprecated in favour of TorchCodec (its
 decoders take the same batched-on-device approach); they work unchanged.
@@ -31,18 +34,24 @@ rounding, at most 1/510, is not reproduced).
 
 from __future__ import annotations
 
+import io
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from maeflow.data import DevicePipeline
+from maeflow_image.data import IMAGENET_MEAN, IMAGENET_STD, load_image
+
 JPEG_EXTENSIONS = (".jpg", ".jpeg")
+JPEG_MAGIC = b"\xff\xd8"  # start-of-image marker: every JPEG file begins with it
+CROP_ATTEMPTS = 10  # RandomResizedCrop's tries before the central-crop fallback
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,30 +59,57 @@ JPEG_EXTENSIONS = (".jpg", ".jpeg")
 
 
 class EncodedImageDataset(Dataset):
-    """Items ``(file bytes (n,) uint8 tensor, label)`` read with ``torchvision.io.read_file``.
+    """Items ``((data, draws, path), label)`` for the device path, cheap enough for workers.
 
-    ``samples``: ``(path, label)`` pairs, e.g. ``maeflow.data.scan_folder(root, (".jpg",
-    ".jpeg")).samples``. Decoding happens later, batched, on the device.
+    ``data``: the file's bytes as a (n,) uint8 tensor when it is a JPEG (decoded later, batched,
+    on the device); any other image file (PNG, WebP, ...) is decoded here with PIL into a
+    (C, H, W) uint8 tensor (``channels``: 3 RGB, 1 grey). A file that cannot be read gives
+    empty bytes; the batch decode then records it (see :func:`decode_batch`). ``draws``:
+    ``num_draws`` uniform numbers from torch's global RNG, the sample's augmentation parameters
+    (the trainer seeds that RNG per sample, so they follow the sample). ``samples``:
+    ``(path, label)`` pairs, e.g. ``maeflow.data.scan_folder(root, (".jpg", ".jpeg")).samples``.
     """
 
-    def __init__(self, samples: Sequence[tuple[str | os.PathLike, int]]):
+    def __init__(self, samples: Sequence[tuple[str | os.PathLike, int]], num_draws: int = 0, channels: int = 3):
         if len(samples) == 0:
             raise ValueError("EncodedImageDataset needs at least one file")
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels}")
         self.samples = [(Path(p), int(label)) for p, label in samples]
+        self.num_draws = int(num_draws)
+        self.channels = channels
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
-        from torchvision.io import read_file
-
+    def __getitem__(self, idx: int) -> tuple[tuple[torch.Tensor, torch.Tensor, str], int]:
         path, label = self.samples[idx]
-        return read_file(str(path)), label
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            raw = b""
+        data = torch.frombuffer(bytearray(raw), dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+        if raw and not raw.startswith(JPEG_MAGIC):
+            try:  # not for nvJPEG: decode with PIL, as the CPU pipeline does
+                img = np.asarray(load_image(path, "RGB" if self.channels == 3 else "L"))
+                data = torch.from_numpy(img.copy()).reshape(img.shape[0], img.shape[1], -1).permute(2, 0, 1)
+            except Exception:
+                pass  # left as bytes: the decode fails and records it
+        return (data, torch.rand(self.num_draws), str(path)), label
 
 
-def collate_encoded(batch: Sequence[tuple[torch.Tensor, int]]) -> tuple[list[torch.Tensor], torch.Tensor]:
-    """Keep the variable-length byte tensors as a list; labels become a (B,) int64 tensor."""
-    return [b for b, _ in batch], torch.tensor([label for _, label in batch], dtype=torch.long)
+class EncodedBatch(NamedTuple):
+    """One batch of :class:`EncodedImageDataset` items: ``data`` (list of byte tensors or
+    decoded (C, H, W) uint8 tensors), ``draws`` (B, K) and ``paths``."""
+
+    data: list[torch.Tensor]
+    draws: torch.Tensor
+    paths: list[str]
+
+
+def collate_encoded(raws: Sequence[tuple[torch.Tensor, torch.Tensor, str]]) -> EncodedBatch:
+    """Keep the variable-length tensors as a list; stack the draws."""
+    return EncodedBatch([d for d, _, _ in raws], torch.stack([r for _, r, _ in raws]), [p for _, _, p in raws])
 
 
 def decode_images(
@@ -93,6 +129,61 @@ def decode_images(
     return list(out) if isinstance(out, (list, tuple)) else [out]
 
 
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[-1]}" if lines else type(exc).__name__
+
+
+def _decode_one(data: torch.Tensor, device: torch.device, channels: int) -> torch.Tensor:
+    """One file: nvJPEG (or the CPU's libjpeg), else PIL from the bytes (JPEG variants nvJPEG
+    refuses); raises when neither can read it."""
+    try:
+        return decode_images([data], device, channels)[0]
+    except RuntimeError:
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data.numpy().tobytes())) as img:
+            arr = np.asarray(img.convert("RGB" if channels == 3 else "L"))
+        return torch.from_numpy(arr.copy()).reshape(arr.shape[0], arr.shape[1], -1).permute(2, 0, 1).to(device)
+
+
+def decode_batch(
+    data: Sequence[torch.Tensor],
+    device: str | torch.device,
+    channels: int = 3,
+    paths: Sequence[str] | None = None,
+    on_bad: Callable[[str, str], None] | None = None,
+) -> list[torch.Tensor]:
+    """(C, H, W) uint8 images on ``device`` for a batch of :class:`EncodedImageDataset` data:
+    JPEG bytes decoded in one call, already decoded tensors moved over.
+
+    When the batched call fails, the files are decoded one at a time (with PIL as the last
+    resort); a file nothing can read is reported to ``on_bad(path, reason)`` (which may raise,
+    e.g. for ``strict``) and replaced by another image of the batch, so the batch keeps its size.
+    """
+    device = torch.device(device)
+    out: list[torch.Tensor | None] = [None] * len(data)
+    jpeg = [i for i, d in enumerate(data) if d.ndim == 1]
+    for i, d in enumerate(data):
+        if d.ndim == 3:
+            out[i] = d.to(device, non_blocking=True)
+    if jpeg:
+        try:
+            for i, img in zip(jpeg, decode_images([data[i] for i in jpeg], device, channels), strict=True):
+                out[i] = img
+        except RuntimeError:
+            for i in jpeg:
+                try:
+                    out[i] = _decode_one(data[i], device, channels)
+                except Exception as exc:  # any decoder error means "this file is bad"
+                    if on_bad is not None:
+                        on_bad(paths[i] if paths is not None else f"item {i} of the batch", _reason(exc))
+    good = [img for img in out if img is not None]
+    if not good:
+        raise ValueError(f"no readable image in a batch of {len(data)}: {', '.join(paths or [])}")
+    return [img if img is not None else good[0] for img in out]
+
+
 # ---------------------------------------------------------------------------------------------
 # crop boxes
 
@@ -102,13 +193,16 @@ def sample_crop_boxes(
     scale: tuple[float, float] = (0.2, 1.0),
     ratio: tuple[float, float] = (3 / 4, 4 / 3),
     generator: torch.Generator | None = None,
-    attempts: int = 10,
+    attempts: int = CROP_ATTEMPTS,
+    uniforms: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """RandomResizedCrop boxes ``(N, 4)`` int64 rows ``(top, left, height, width)`` for images
     of ``sizes`` [(H, W), ...], sampled as ``torchvision.transforms.RandomResizedCrop.get_params``:
     up to ``attempts`` tries of area ∈ scale·H·W (uniform) and log-uniform aspect ratio, the
     first that fits wins; otherwise the central crop with the ratio clamped into ``ratio``.
     Sampling runs on the host (CPU generator), vectorized over images and attempts.
+    ``uniforms`` (N, 2·attempts + 2) in [0, 1) replaces the generator's draws: per image, the
+    areas, the aspect ratios, then the vertical and horizontal offsets.
     """
     if not 0 < scale[0] <= scale[1]:
         raise ValueError(f"scale must satisfy 0 < min <= max, got {scale}")
@@ -118,8 +212,16 @@ def sample_crop_boxes(
     n = hw.shape[0]
     H, W = hw[:, 0:1], hw[:, 1:2]  # (N, 1)
     area = H * W
-    u_area = torch.rand(n, attempts, generator=generator, dtype=torch.float64)
-    u_ratio = torch.rand(n, attempts, generator=generator, dtype=torch.float64)
+    if uniforms is not None:
+        if tuple(uniforms.shape) != (n, 2 * attempts + 2):
+            raise ValueError(f"uniforms must be ({n}, {2 * attempts + 2}), got {tuple(uniforms.shape)}")
+        u = uniforms.to(torch.float64)
+        u_area, u_ratio, u_i, u_j = u[:, :attempts], u[:, attempts : 2 * attempts], u[:, -2], u[:, -1]
+    else:
+        u_area = torch.rand(n, attempts, generator=generator, dtype=torch.float64)
+        u_ratio = torch.rand(n, attempts, generator=generator, dtype=torch.float64)
+        u_i = torch.rand(n, generator=generator, dtype=torch.float64)
+        u_j = torch.rand(n, generator=generator, dtype=torch.float64)
     target = area * (scale[0] + (scale[1] - scale[0]) * u_area)  # (N, A)
     log_r = math.log(ratio[0]) + (math.log(ratio[1]) - math.log(ratio[0])) * u_ratio
     aspect = torch.exp(log_r)
@@ -131,8 +233,6 @@ def sample_crop_boxes(
     h = h.gather(1, first[:, None])[:, 0]
     w = w.gather(1, first[:, None])[:, 0]
     # position: uniform over the valid offsets, integers as torch.randint(0, H - h + 1) gives
-    u_i = torch.rand(n, generator=generator, dtype=torch.float64)
-    u_j = torch.rand(n, generator=generator, dtype=torch.float64)
     Hs, Ws = H[:, 0], W[:, 0]
     top = torch.floor(u_i * (Hs - h + 1)).clamp(max=(Hs - h).clamp(min=0))
     left = torch.floor(u_j * (Ws - w + 1)).clamp(max=(Ws - w).clamp(min=0))
@@ -146,15 +246,20 @@ def sample_crop_boxes(
     return torch.where(any_ok[:, None], box, fallback).to(torch.long)
 
 
-def center_crop_boxes(sizes: Sequence[tuple[int, int]], crop_pct: float = 0.875) -> torch.Tensor:
+def center_crop_boxes(sizes: Sequence[tuple[int, int]], crop_pct: float = 0.875, square: bool = True) -> torch.Tensor:
     """Evaluation crop as ``(N, 4)`` boxes: the centered square of side ``crop_pct·min(H, W)``
-    (= resize the short side to ``S / crop_pct``, then center-crop ``S``)."""
+    (= resize the short side to ``S / crop_pct``, then center-crop ``S``). ``square=False`` (a
+    non-square output, which the CPU transform resizes to ``(Sh, Sw) / crop_pct`` before the
+    crop): the centered ``crop_pct·H × crop_pct·W`` box."""
     if not 0 < crop_pct <= 1:
         raise ValueError(f"crop_pct must be in (0, 1], got {crop_pct}")
     rows = []
     for H, W in sizes:
-        side = max(1, int(round(min(H, W) * crop_pct)))
-        rows.append([(H - side) // 2, (W - side) // 2, side, side])
+        if square:
+            h = w = max(1, int(round(min(H, W) * crop_pct)))
+        else:
+            h, w = max(1, int(round(H * crop_pct))), max(1, int(round(W * crop_pct)))
+        rows.append([(H - h) // 2, (W - w) // 2, h, w])
     return torch.tensor(rows, dtype=torch.long).reshape(-1, 4)
 
 
@@ -288,9 +393,10 @@ class DeviceAugment:
     ``augment=True``: RandomResizedCrop(``img_size``, ``scale``, ``ratio``, bicubic, antialias),
     horizontal flip with probability ``hflip``, normalization. ``augment=False``: center crop
     (``crop_pct``) and normalization; ``method``: see :func:`resized_crops`. ``__call__(images:
-    list of (C, H, W) uint8 or float tensors, generator=None) -> (N, C, S, S)`` float32 on the
-    images' device; random draws come from ``generator`` (a CPU generator), so a seed
-    reproduces the batch.
+    list of (C, H, W) uint8 or float tensors, generator=None, draws=None) -> (N, C, S, S)``
+    float32 on the images' device. The random parameters are ``draws`` (N, :attr:`num_draws`)
+    uniform numbers when given (drawn per sample, e.g. in the loader workers), else drawn from
+    ``generator`` (a CPU generator), so a seed reproduces the batch.
     """
 
     def __init__(
@@ -320,99 +426,66 @@ class DeviceAugment:
         self.mean, self.std = tuple(mean), tuple(std)
         self.interpolation, self.crop_pct, self.method = interpolation, crop_pct, method
 
-    def boxes(self, sizes: Sequence[tuple[int, int]], generator: torch.Generator | None = None) -> torch.Tensor:
-        if self.augment:
-            return sample_crop_boxes(sizes, self.scale, self.ratio, generator)
-        return center_crop_boxes(sizes, self.crop_pct)
+    @property
+    def num_draws(self) -> int:
+        """Uniform numbers per image: the crop's areas, ratios and offsets, then the flip."""
+        return 2 * CROP_ATTEMPTS + 3 if self.augment else 0
 
-    def __call__(self, images: Sequence[torch.Tensor], generator: torch.Generator | None = None) -> torch.Tensor:
+    def boxes(
+        self, sizes: Sequence[tuple[int, int]], generator: torch.Generator | None = None,
+        uniforms: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        if self.augment:
+            return sample_crop_boxes(sizes, self.scale, self.ratio, generator, uniforms=uniforms)
+        return center_crop_boxes(sizes, self.crop_pct, square=self.size[0] == self.size[1])
+
+    def __call__(
+        self, images: Sequence[torch.Tensor], generator: torch.Generator | None = None,
+        draws: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         if len(images) == 0:
             raise ValueError("no images to augment")
         channels = {int(img.shape[0]) for img in images}
         if channels != {len(self.mean)}:
             raise ValueError(f"images have {sorted(channels)} channels, mean/std have {len(self.mean)}")
+        if draws is not None and tuple(draws.shape) != (len(images), self.num_draws):
+            raise ValueError(f"draws must be ({len(images)}, {self.num_draws}), got {tuple(draws.shape)}")
         sizes = [(int(img.shape[-2]), int(img.shape[-1])) for img in images]
-        x = resized_crops(images, self.boxes(sizes, generator), self.size, self.interpolation, method=self.method)
+        crop_draws = None if draws is None or not self.augment else draws[:, :-1]
+        boxes = self.boxes(sizes, generator, crop_draws)
+        x = resized_crops(images, boxes, self.size, self.interpolation, method=self.method)
         if self.augment and self.hflip > 0:
-            flags = torch.rand(len(images), generator=generator) < self.hflip
-            x = flip_where(x, flags)
+            u = draws[:, -1] if draws is not None else torch.rand(len(images), generator=generator)
+            x = flip_where(x, u < self.hflip)
         return normalize(x, self.mean, self.std)  # (N, C, S, S)
 
 
-class DeviceImageLoader:
-    """Batches of augmented images on ``device`` from a loader of encoded bytes.
+# ---------------------------------------------------------------------------------------------
+# the dataset's device pipeline
 
-    ``loader`` yields ``(list of byte tensors, labels)`` (a ``DataLoader`` over
-    :class:`EncodedImageDataset` with ``collate_fn=collate_encoded``); each batch is decoded
-    on ``device`` and augmented there. Iterating gives ``(images (B, C, S, S) float32, labels
-    (B,))`` on ``device``. ``seed`` fixes the augmentation draws (per batch, in order).
 
-    On CUDA (``prefetch=True``) the next batch is decoded and augmented on a side stream while
-    the caller's work on the current batch runs, so the two overlap on the device.
-    """
+class DecodeAugment:
+    """``to_device`` of the image device pipeline: :func:`decode_batch`, then ``augment`` with
+    the draws the workers made. ``on_bad(path, reason)`` hears of files nothing can decode."""
 
-    def __init__(
-        self,
-        loader,
-        augment: DeviceAugment,
-        device: str | torch.device = "cuda",
-        seed: int | None = None,
-        prefetch: bool = True,
-    ):
-        self.loader = loader
+    def __init__(self, augment: DeviceAugment, on_bad: Callable[[str, str], None] | None = None):
         self.augment = augment
-        self.device = torch.device(device)
-        self.prefetch = prefetch and self.device.type == "cuda"
-        self.generator = torch.Generator()
-        self.generator.manual_seed(torch.initial_seed() if seed is None else seed)
+        self.channels = len(augment.mean)
+        self.on_bad = on_bad
 
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def _prepare(self, data, labels) -> tuple[torch.Tensor, torch.Tensor]:
-        images = decode_images(data, self.device, channels=len(self.augment.mean))
-        return self.augment(images, generator=self.generator), labels.to(self.device, non_blocking=True)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        if not self.prefetch:
-            for data, labels in self.loader:
-                yield self._prepare(data, labels)
-            return
-        side = torch.cuda.Stream(self.device)
-        pending = None
-        for data, labels in self.loader:
-            with torch.cuda.stream(side):
-                ready = self._prepare(data, labels)
-            if pending is not None:
-                yield pending
-            pending = ready
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            for t in pending:  # the tensors were made on the side stream but are used on this one
-                t.record_stream(torch.cuda.current_stream(self.device))
-        if pending is not None:
-            yield pending
+    def __call__(self, batch: EncodedBatch, device: torch.device) -> torch.Tensor:
+        images = decode_batch(batch.data, device, self.channels, batch.paths, self.on_bad)
+        return self.augment(images, draws=batch.draws)  # (B, C, S, S)
 
 
-def device_image_loader(
+def folder_pipeline(
     samples: Sequence[tuple[str | os.PathLike, int]],
-    batch_size: int,
-    device: str | torch.device = "cuda",
-    num_workers: int = 8,
-    shuffle: bool = True,
-    seed: int | None = None,
-    drop_last: bool = True,
-    prefetch: bool = True,
-    **augment_options,
-) -> DeviceImageLoader:
-    """Bytes read in ``num_workers`` DataLoader workers, decoded and augmented on ``device``.
-
-    ``augment_options`` go to :class:`DeviceAugment` (``img_size``, ``augment``, ``scale``,
-    ``hflip``, ``mean``, ``std``, ...).
-    """
-    from maeflow.data.loader import build_dataloader
-
-    loader = build_dataloader(
-        EncodedImageDataset(samples), batch_size, shuffle=shuffle, num_workers=num_workers, seed=seed,
-        drop_last=drop_last, collate_fn=collate_encoded, pin_memory=False,
-    )  # fmt: skip
-    return DeviceImageLoader(loader, DeviceAugment(**augment_options), device=device, seed=seed, prefetch=prefetch)
+    augment: DeviceAugment,
+    on_bad: Callable[[str, str], None] | None = None,
+) -> DevicePipeline:
+    """The device pipeline over image files: workers read bytes and draw the augmentation
+    parameters (:class:`EncodedImageDataset`), the device decodes and augments
+    (:class:`DecodeAugment`)."""
+    items = EncodedImageDataset(samples, num_draws=augment.num_draws, channels=len(augment.mean))
+    return DevicePipeline(items=items, to_device=DecodeAugment(augment, on_bad), collate=collate_encoded,
+                          name="JPEG decode + augmentation on the device")  # fmt: skip

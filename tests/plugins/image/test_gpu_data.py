@@ -20,8 +20,8 @@ from maeflow_image.gpu_data import (
     EncodedImageDataset,
     center_crop_boxes,
     collate_encoded,
+    decode_batch,
     decode_images,
-    device_image_loader,
     flip_where,
     resized_crops,
     sample_crop_boxes,
@@ -173,9 +173,36 @@ def test_device_augment_checks_its_input():
         DeviceAugment(std=(0.0, 1.0, 1.0))
 
 
-def test_jpeg_files_to_batches_through_workers_interface(tmp_path):
-    """Files → bytes (DataLoader) → batched decode → augmentation: the GPU path on CPU."""
-    sizes = [(375, 500), (200, 300), (480, 360), (120, 160)]
+def test_crop_boxes_from_per_image_uniforms_do_not_depend_on_the_batch():
+    sizes = [(375, 500), (200, 300), (64, 64)]
+    u = torch.rand(3, 22, generator=torch.Generator().manual_seed(0))
+    boxes = sample_crop_boxes(sizes, uniforms=u)
+    for i in range(3):
+        assert boxes[i].tolist() == sample_crop_boxes([sizes[i]], uniforms=u[i : i + 1])[0].tolist()
+    with pytest.raises(ValueError, match="uniforms must be"):
+        sample_crop_boxes(sizes, uniforms=u[:, :20])
+
+
+def test_device_augment_with_per_image_draws():
+    images = [smooth_image(375, 500, 0), smooth_image(240, 180, 1)]
+    aug = DeviceAugment(img_size=32)
+    draws = torch.rand(2, aug.num_draws, generator=torch.Generator().manual_seed(0))
+    draws[:, -1] = torch.tensor([0.1, 0.9])  # the last draw decides the flip (p = 0.5)
+    x = aug(images, draws=draws)
+    assert x.shape == (2, 3, 32, 32)
+    # an image's result depends on its own draws only, not on the rest of the batch
+    torch.testing.assert_close(aug(images[1:], draws=draws[1:])[0], x[1], rtol=0, atol=1e-6)
+    unflipped = draws.clone()
+    unflipped[0, -1] = 0.9
+    torch.testing.assert_close(aug(images[:1], draws=unflipped[:1])[0], x[0].flip(-1), rtol=0, atol=1e-6)
+    assert DeviceAugment(img_size=32, augment=False).num_draws == 0
+    with pytest.raises(ValueError, match="draws must be"):
+        aug(images, draws=draws[:, :5])
+
+
+def test_worker_items_batch_decode_and_bad_files(tmp_path):
+    """Files → worker items (JPEG bytes; other formats decoded with PIL) → one batched decode."""
+    sizes = [(375, 500), (200, 300), (120, 160)]
     samples = []
     for i, (h, w) in enumerate(sizes):
         path = tmp_path / f"img{i}.jpg"
@@ -183,25 +210,36 @@ def test_jpeg_files_to_batches_through_workers_interface(tmp_path):
         samples.append((path, i % 2))
     grey = tmp_path / "grey.jpg"  # a one-channel JPEG comes out as RGB
     grey.write_bytes(jpeg_bytes(smooth_image(100, 140, 9, channels=1)))
-    samples.append((grey, 1))
+    png = tmp_path / "img.png"  # not a JPEG: decoded in the worker
+    to_pil(smooth_image(50, 70, 3)).save(png)
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really a jpeg")
+    samples += [(grey, 1), (png, 0), (bad, 1)]
 
-    ds = EncodedImageDataset(samples)
-    data, labels = collate_encoded([ds[0], ds[4]])
-    assert data[0].dtype == torch.uint8 and data[0].ndim == 1 and labels.tolist() == [0, 1]
-    decoded = decode_images(data, "cpu")
-    assert decoded[0].shape == (3, 375, 500) and decoded[1].shape == (3, 100, 140)
+    ds = EncodedImageDataset(samples, num_draws=5)
+    raws = [ds[i][0] for i in range(len(ds))]
+    assert [ds[i][1] for i in range(len(ds))] == [0, 1, 0, 1, 0, 1]
+    batch = collate_encoded(raws)
+    assert [d.ndim for d in batch.data] == [1, 1, 1, 1, 3, 1] and batch.data[0].dtype == torch.uint8
+    assert batch.draws.shape == (6, 5) and batch.paths[4] == str(png)
+    assert torch.equal(batch.data[4], TF.pil_to_tensor(Image.open(png).convert("RGB")))
+
+    decoded = decode_batch(batch.data[:5], "cpu")
+    assert [tuple(d.shape) for d in decoded] == [(3, h, w) for h, w in sizes] + [(3, 100, 140), (3, 50, 70)]
+    batched = decode_images(batch.data[:4], "cpu")
+    assert all(torch.equal(a, b) for a, b in zip(decoded[:4], batched, strict=True))
+    assert torch.equal(decoded[4], batch.data[4])
     # decode_jpeg agrees with PIL's decoder up to IDCT differences
     pil = TF.pil_to_tensor(Image.open(samples[0][0]).convert("RGB"))
     assert (decoded[0].float() - pil.float()).abs().mean() < 2.0
 
-    loader = device_image_loader(samples, batch_size=2, device="cpu", num_workers=0, seed=0, img_size=48)
-    batches = list(loader)
-    assert len(batches) == len(loader) == 2  # drop_last
-    for x, y in batches:
-        assert x.shape == (2, 3, 48, 48) and x.dtype == torch.float32 and y.shape == (2,)
-        assert torch.isfinite(x).all()
-    again = [x for x, _ in device_image_loader(samples, 2, device="cpu", num_workers=0, seed=0, img_size=48)]
-    assert all(torch.equal(a, b) for a, b in zip([x for x, _ in batches], again, strict=True))
+    # a file nothing can decode is reported and replaced, so the batch keeps its size
+    reports = []
+    out = decode_batch(batch.data, "cpu", paths=batch.paths, on_bad=lambda p, why: reports.append((p, why)))
+    assert len(out) == 6 and [p for p, _ in reports] == [str(bad)]
+    assert torch.equal(out[5], out[0])
+    with pytest.raises(ValueError, match="no readable image"):
+        decode_batch(batch.data[5:], "cpu", paths=batch.paths[5:])
 
 
 def test_empty_sample_list_is_an_error():
