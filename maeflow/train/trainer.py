@@ -269,6 +269,7 @@ class Trainer:
         self.scheduler = WarmupCosine(self.optimizer, self.peak_lr, self.total_steps, warmup, s.min_lr)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.loader = self._loader()
+        self._attention_logged: dict[str, str] = {}
 
     def _wrap(self, raw: nn.Module) -> nn.Module:
         if not self.dist.enabled:
@@ -286,6 +287,18 @@ class Trainer:
 
         ids = [self.device.index] if self.device.type == "cuda" else None
         return DDP(raw, device_ids=ids)
+
+    def _log_attention_choices(self, metrics) -> None:
+        """Write what ``attention="auto"`` chose per call shape to the run log (metrics.jsonl,
+        ``{"type": "attention", "choices": {...}}``), once per new choice."""
+        from maeflow.nn.attention import attention_choices
+
+        choices = attention_choices()
+        new = {k: v for k, v in choices.items() if self._attention_logged.get(k) != v}
+        if not new:
+            return
+        self._attention_logged.update(new)
+        metrics.write({"type": "attention", "step": self.global_step, "choices": new})
 
     def _loader(self):
         s = self.settings
@@ -557,6 +570,7 @@ class Trainer:
                         if hasattr(self.dataset, "skipped"):  # unreadable files the dataset skipped
                             entry["data_skipped"] = len(self.dataset.skipped)
                         metrics.write(entry, self.global_step)
+                        self._log_attention_choices(metrics)
                         if bar is not None:
                             bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", samples_s=f"{sps:.0f}")
                         window_loss, window_steps, window_t = 0.0, 0, now

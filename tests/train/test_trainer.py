@@ -181,3 +181,28 @@ def test_loader_workers_change_nothing_and_resume_exactly(tmp_path):
     _, l1 = run(tiny_model(), data, settings(out, num_workers=2, ckpt_every_epochs=0), stop_at=1)
     _, l2 = run(tiny_model(seed=7), data, settings(out, num_workers=2, resume="auto"))
     assert l1 + l2 == reference
+
+
+def test_attention_choices_go_to_the_run_log(tmp_path, monkeypatch):
+    """What attention='auto' measured and chose per shape is written to metrics.jsonl, once."""
+    import importlib
+
+    A = importlib.import_module("maeflow.nn.attention")  # the module (maeflow.nn.attention is also a function)
+    made = {}
+    monkeypatch.setattr(A, "attention_choices", lambda: dict(made))
+
+    def choose(trainer, record):  # a choice appears during the first step, another later
+        if record["step"] == 1:
+            made["CPU X, 1 thread: float32, N=50"] = "math"
+        if record["step"] == 3:
+            made["CPU X, 1 thread: float32, N=197"] = "sdpa"
+
+    out = tmp_path / "run"
+    t = Trainer(tiny_model(), NoisyImages(32), settings(out, epochs=1, batch_size=8), callbacks=[choose])
+    t.fit()
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    logged = [r for r in lines if r["type"] == "attention"]
+    assert [r["choices"] for r in logged] == [
+        {"CPU X, 1 thread: float32, N=50": "math"},
+        {"CPU X, 1 thread: float32, N=197": "sdpa"},
+    ]
