@@ -15,7 +15,7 @@ from torch import nn
 
 from maeflow.interfaces import MAEOutput, MaskInfo, Tokens
 from maeflow.masking import check_ratio
-from maeflow.nn.blocks import Block
+from maeflow.nn.blocks import Block, drop_path_rates
 
 
 def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
@@ -29,6 +29,8 @@ class Encoder(nn.Module):
     ``pos_embed`` maps ``Tokens.positions`` to ``(1 or B, L, D)``; it is added once at the input
     (MAE) or before every block (``pos_every_block=True``, Point-MAE). With ``cls_token`` a
     learned token with a zero position is prepended; the output is then ``(B, 1 + Lv, D)``.
+    ``drop_path_rate``: stochastic depth, rising linearly over the blocks from 0 to this rate
+    (off by default; Point-MAE uses 0.1).
     """
 
     def __init__(
@@ -43,6 +45,7 @@ class Encoder(nn.Module):
         cls_token: bool = True,
         pos_every_block: bool = False,
         attention: str = "auto",
+        drop_path_rate: float = 0.0,
     ):
         super().__init__()
         self.embed_dim = embed_dim
@@ -50,7 +53,8 @@ class Encoder(nn.Module):
         self.pos_every_block = pos_every_block
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if cls_token else None
         self.blocks = nn.ModuleList(
-            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, norm_eps, attention) for _ in range(depth)
+            Block(embed_dim, num_heads, mlp_ratio, qkv_bias, norm_eps, attention, drop_path=r)
+            for r in drop_path_rates(drop_path_rate, depth)
         )
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)
 
@@ -83,6 +87,7 @@ class Decoder(nn.Module):
     ``block(x (B, N, D)) -> (B, N, D)`` signature; by default plain :class:`Block` s.
     ``project_latent=False`` feeds the latents in as they are instead of through a linear
     projection (only when ``in_dim == embed_dim``; Point-MAE's decoder has no projection).
+    ``drop_path_rate``: stochastic depth over the default blocks, as in :class:`Encoder`.
     """
 
     def __init__(
@@ -101,6 +106,7 @@ class Decoder(nn.Module):
         attention: str = "auto",
         block_factory: Callable[[int], nn.Module] | None = None,
         project_latent: bool = True,
+        drop_path_rate: float = 0.0,
     ):
         super().__init__()
         if not project_latent and in_dim != embed_dim:
@@ -112,9 +118,13 @@ class Decoder(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
         self.pos_embed = pos_embed
         if block_factory is None:
+            rates = drop_path_rates(drop_path_rate, depth)
 
             def block_factory(i: int) -> nn.Module:
-                return Block(embed_dim, num_heads, mlp_ratio, qkv_bias, norm_eps, attention)
+                return Block(embed_dim, num_heads, mlp_ratio, qkv_bias, norm_eps, attention, drop_path=rates[i])
+
+        elif drop_path_rate:
+            raise ValueError("drop_path_rate applies to the default blocks; pass it to your block_factory instead")
 
         self.blocks = nn.ModuleList(block_factory(i) for i in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=norm_eps)

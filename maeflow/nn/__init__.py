@@ -1,13 +1,15 @@
 """Shared neural-network parts: attention switch, transformer block, positional tables."""
 
 from maeflow.nn.attention import BACKENDS, attention, math_attention, resolve_backend, xformers_available
-from maeflow.nn.blocks import Attention, Block, Mlp, set_attention_backend
+from maeflow.nn.blocks import Attention, Block, DropPath, Mlp, drop_path_rates, set_attention_backend
 from maeflow.nn.pos_embed import FixedPosEmbed, sincos_1d, sincos_2d, sincos_3d
 
 __all__ = [
     "BACKENDS",
     "Attention",
     "Block",
+    "DropPath",
+    "drop_path_rates",
     "FixedPosEmbed",
     "Mlp",
     "attention",

@@ -47,8 +47,38 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class DropPath(nn.Module):
+    """Stochastic depth on a residual branch: in training, each sample's branch output is zeroed
+    with probability ``p`` and the kept ones are scaled by ``1 / (1 - p)``; identity in eval.
+    Draws come from torch's global generator (part of a maeflow checkpoint's RNG state)."""
+
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"drop-path probability must be in [0, 1), got {p}")
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)  # (B, 1, ...)
+        return x * mask / keep
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+def drop_path_rates(rate: float, depth: int) -> list[float]:
+    """Per-block stochastic-depth rates rising linearly from 0 to ``rate`` (the timm/Point-MAE ramp)."""
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"drop_path_rate must be in [0, 1), got {rate}")
+    return [rate * i / (depth - 1) for i in range(depth)] if depth > 1 else [0.0] * depth
+
+
 class Block(nn.Module):
-    """``x + attn(norm1(x))`` then ``x + mlp(norm2(x))``; ``(B, N, D) -> (B, N, D)``."""
+    """``x + drop_path(attn(norm1(x)))`` then ``x + drop_path(mlp(norm2(x)))``; ``(B, N, D) -> (B, N, D)``.
+    ``drop_path`` (stochastic depth) is off by default."""
 
     def __init__(
         self,
@@ -58,16 +88,18 @@ class Block(nn.Module):
         qkv_bias: bool = True,
         norm_eps: float = 1e-6,
         attention: str = "auto",
+        drop_path: float = 0.0,
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
         self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, backend=attention)
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), attn_mask)
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop_path(self.attn(self.norm1(x), attn_mask))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 def set_attention_backend(module: nn.Module, backend: str) -> int:

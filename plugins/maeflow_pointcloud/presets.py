@@ -20,7 +20,8 @@ from maeflow_pointcloud.tokenizer import CenterPosEmbed, PointGroupTokenizer
 class PointMAEConfig:
     """Defaults are Point-MAE's ShapeNet-55 pretraining model: 1024 points in 64 groups of 32,
     a 384-wide 12-block encoder with 6 heads, a 384-wide 4-block decoder with 6 heads, 60%
-    random masking (38 masked, 26 visible), Chamfer-L2, qkv without bias, LayerNorm eps 1e-5."""
+    random masking (38 masked, 26 visible), Chamfer-L2, qkv without bias, LayerNorm eps 1e-5,
+    stochastic depth 0.1 (rising linearly over the blocks of the encoder and of the decoder)."""
 
     num_points: int = 1024
     num_groups: int = 64
@@ -46,6 +47,7 @@ class PointMAEConfig:
     loss: str = "chamfer_l2"
     init: str = "trunc_normal"
     attention: str = "auto"
+    drop_path_rate: float = 0.1  # stochastic depth in encoder and decoder, ramped 0 → 0.1 over each stack
 
 
 def build_point_mae(cfg: PointMAEConfig) -> MaskedAutoencoder:
@@ -57,14 +59,14 @@ def build_point_mae(cfg: PointMAEConfig) -> MaskedAutoencoder:
         cfg.embed_dim, cfg.depth, cfg.num_heads,
         pos_embed=CenterPosEmbed(cfg.embed_dim, cfg.pos_hidden),
         mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        cls_token=False, pos_every_block=True, attention=cfg.attention,
+        cls_token=False, pos_every_block=True, attention=cfg.attention, drop_path_rate=cfg.drop_path_rate,
     )  # fmt: skip
     decoder = Decoder(
         cfg.embed_dim, cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
         out_dim=tokenizer.target_dim,
         pos_embed=CenterPosEmbed(cfg.decoder_embed_dim, cfg.pos_hidden),
         mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        num_prefix_tokens=0, pos_every_block=True, attention=cfg.attention,
+        num_prefix_tokens=0, pos_every_block=True, attention=cfg.attention, drop_path_rate=cfg.drop_path_rate,
         # Point-MAE feeds the encoder output to the decoder directly when the widths match
         project_latent=cfg.decoder_embed_dim != cfg.embed_dim,
     )  # fmt: skip

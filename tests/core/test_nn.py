@@ -93,3 +93,35 @@ def test_block_is_pre_norm_residual_and_names_match_vit():
     x = torch.randn(2, 5, 16)
     h = x + blk.attn(blk.norm1(x))
     torch.testing.assert_close(blk(x), h + blk.mlp(blk.norm2(h)))
+
+
+def test_drop_path_zeroes_whole_samples_and_rescales_the_rest():
+    from maeflow.nn import DropPath
+
+    dp = DropPath(0.25).train()
+    x = torch.ones(4000, 3, 5)
+    torch.manual_seed(0)
+    y = dp(x)
+    per_sample = y.flatten(1)
+    dropped = (per_sample == 0).all(1)
+    kept = (per_sample == 1 / 0.75).all(1)
+    assert bool((dropped | kept).all())  # each sample's branch is all dropped or all kept
+    assert abs(dropped.float().mean().item() - 0.25) < 0.03
+    assert abs(y.mean().item() - 1.0) < 0.05  # unbiased in expectation
+    assert torch.equal(dp.eval()(x), x)  # identity at evaluation
+    with pytest.raises(ValueError, match="drop-path probability"):
+        DropPath(1.0)
+
+
+def test_drop_path_rates_ramp_linearly_and_encoder_blocks_get_them():
+    from maeflow import Encoder, FixedPosEmbed
+    from maeflow.nn import DropPath, drop_path_rates
+
+    assert drop_path_rates(0.1, 4) == pytest.approx([0.0, 0.1 / 3, 0.2 / 3, 0.1])
+    assert drop_path_rates(0.1, 1) == [0.0]
+    enc = Encoder(16, 3, 2, pos_embed=FixedPosEmbed(torch.zeros(5, 16)), drop_path_rate=0.2)
+    assert isinstance(enc.blocks[0].drop_path, torch.nn.Identity)  # rate 0: no module at all
+    assert [b.drop_path.p for b in enc.blocks[1:]] == pytest.approx([0.1, 0.2])
+    assert all(isinstance(b.drop_path, DropPath) for b in enc.blocks[1:])
+    plain = Encoder(16, 3, 2, pos_embed=FixedPosEmbed(torch.zeros(5, 16)))
+    assert all(isinstance(b.drop_path, torch.nn.Identity) for b in plain.blocks)

@@ -91,3 +91,18 @@ def test_normalize_input_puts_raw_clouds_on_the_unit_sphere(seeded):
     with torch.no_grad():
         a, b = model.tokenizer(x), model.tokenizer(x * 7.5 + 3)
     assert torch.allclose(a.targets, b.targets, atol=1e-5) and torch.allclose(a.embeddings, b.embeddings, atol=1e-4)
+
+
+def test_point_mae_uses_stochastic_depth_0_1_in_training_only(seeded):
+    """Point-MAE's recipe: drop-path 0.1, ramped over the encoder's and the decoder's blocks."""
+    model = maeflow.create_model("pointmae_test", decoder_depth=2)
+    for stack in (model.encoder, model.decoder):
+        rates = [getattr(b.drop_path, "p", 0.0) for b in stack.blocks]
+        assert rates[0] == 0.0 and rates[-1] == pytest.approx(0.1) and rates == sorted(rates)
+    x = model.tokenizer.example_inputs(2, generator=seeded)
+    noise = torch.rand(2, model.tokenizer.num_tokens, generator=seeded)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(x, noise=noise).loss, model(x, noise=noise).loss)
+    off = maeflow.create_model("pointmae_test", drop_path_rate=0.0)
+    assert all(isinstance(b.drop_path, torch.nn.Identity) for b in off.encoder.blocks)
