@@ -91,3 +91,26 @@ def test_compiled_model_matches_eager_math():
     ref = loss_and_grads(ref_model, x, noise)
     for _ in range(2):  # the second call runs the cached graphs
         assert_same_step(ref, loss_and_grads(fast_model, x, noise), 1e-4, 1e-5)
+
+
+@pytest.mark.parametrize("backend", ["math", "sdpa"])
+def test_bf16_autocast_step_on_cpu_tracks_fp32(backend):
+    """``train.precision: bf16`` on a CPU (what the CPU speed comparison runs, with either kernel
+    ``auto`` may pick): loss and gradients stay within bf16 tolerance of the fp32 reference."""
+    ref_model, x, noise = tiny_setup(seed=3)
+    fast_model = copy.deepcopy(ref_model)
+    set_attention_backend(fast_model, backend)
+    ref = loss_and_grads(ref_model, x, noise)
+    fast_model.zero_grad(set_to_none=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = fast_model(x, noise=noise).loss
+    assert loss.dtype == torch.float32  # loss and target normalization stay fp32
+    loss.backward()
+    torch.testing.assert_close(loss.detach(), ref[0], rtol=2e-2, atol=0)
+    for name, p in fast_model.named_parameters():
+        g0, g1 = ref[1][name].flatten(), p.grad.flatten()
+        assert p.grad.dtype == torch.float32, name
+        if g0.norm() > 1e-6:  # direction and size of every non-vanishing gradient
+            cos = torch.nn.functional.cosine_similarity(g0, g1, dim=0)
+            assert cos > 0.98, (name, float(cos))
+            assert abs(g1.norm() / g0.norm() - 1) < 0.05, name
