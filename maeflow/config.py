@@ -76,6 +76,7 @@ class TrainConfig(_Section):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     clip_grad: float | None = Field(None, gt=0)
     compile: bool = False
+    fused_optimizer: bool | Literal["auto"] = "auto"
     attention: Literal["auto", "xformers", "sdpa", "math"] | None = None
     distributed: Literal["ddp", "fsdp"] = "ddp"
     mask_seed: Literal["sample", "batch"] = "sample"

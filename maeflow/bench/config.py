@@ -46,7 +46,7 @@ class DataSpec(BaseModel):
 
 
 class OptimizerSpec(BaseModel):
-    """AdamW; ``fused`` uses the fused CUDA kernel (``auto``: on CUDA only)."""
+    """AdamW; ``fused`` uses PyTorch's fused kernel (``auto``: as the trainer, on CUDA and CPU)."""
 
     model_config = ConfigDict(extra="forbid")
 

@@ -90,14 +90,16 @@ def count_flops(subject, inputs: torch.Tensor, device: torch.device, precision: 
 
 def build_optimizer(subject, entry: BenchEntry, device: torch.device) -> torch.optim.Optimizer:
     """AdamW with no weight decay on biases, norms, tokens and positional tables; the fused
-    kernel on CUDA (``fused: auto``)."""
+    kernel where the trainer uses it (``fused: auto``: CUDA and CPU)."""
     spec = entry.optimizer
     no_decay = subject.no_weight_decay()
     decay, rest = [], []
     for n, p in subject.module.named_parameters():
         if p.requires_grad:
             (rest if n in no_decay else decay).append(p)
-    fused = device.type == "cuda" if spec.fused == "auto" else bool(spec.fused)
+    from maeflow.train.trainer import resolve_fused
+
+    fused = resolve_fused(spec.fused, device)  # the trainer's rule
     groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": rest, "weight_decay": 0.0}]
     groups = [g for g in groups if g["params"]]
     return torch.optim.AdamW(groups, lr=spec.lr, betas=tuple(spec.betas), fused=fused)

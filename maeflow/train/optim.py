@@ -43,7 +43,7 @@ def build_optimizer(
     eps: float = 1e-8,
     fused: bool = False,
 ) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups`; ``fused=True`` uses the fused CUDA kernel."""
+    """AdamW over :func:`param_groups`; ``fused=True`` uses PyTorch's fused kernel (CUDA and CPU)."""
     groups = param_groups(model, weight_decay)
     for g in groups:
         g.pop("names")  # optimizer state dicts must hold only tensors and primitives

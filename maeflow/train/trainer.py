@@ -65,6 +65,7 @@ class TrainSettings:
     # execution
     precision: str = "auto"
     compile: bool = False
+    fused_optimizer: bool | str = "auto"  # AdamW's fused kernel: auto = on CUDA and CPU
     attention: str | None = None
     distributed: str = "ddp"
     mask_seed: str = "sample"
@@ -122,6 +123,17 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
+
+
+def resolve_fused(setting: bool | str, device: torch.device) -> bool:
+    """Whether AdamW uses its fused kernel. ``auto``: on CUDA and on the CPU, where the fused
+    kernel is 3–5× faster than ``foreach`` (measured, 2-core AMD EPYC: ViT-B 62 vs 246 ms per
+    step, ``mae_vit_test`` 0.3 vs 1.2 ms); elsewhere (e.g. MPS) ``foreach``."""
+    if setting == "auto":
+        return device.type in ("cuda", "cpu")
+    if isinstance(setting, bool):
+        return setting
+    raise ValueError(f"fused_optimizer must be auto, true or false, got {setting!r}")
 
 
 def resolve_precision(name: str, device: torch.device) -> str:
@@ -265,7 +277,7 @@ class Trainer:
         # FSDP2 replaces parameters with sharded DTensors: the optimizer must see those
         self.wrapped = self._wrap(raw)
         self.optimizer = build_optimizer(raw, self.peak_lr, s.weight_decay, tuple(s.betas), s.eps,
-                                         fused=self.device.type == "cuda")  # fmt: skip
+                                         fused=resolve_fused(s.fused_optimizer, self.device))  # fmt: skip
         self.scheduler = WarmupCosine(self.optimizer, self.peak_lr, self.total_steps, warmup, s.min_lr)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.loader = self._loader()

@@ -206,3 +206,19 @@ def test_attention_choices_go_to_the_run_log(tmp_path, monkeypatch):
         {"CPU X, 1 thread: float32, N=50": "math"},
         {"CPU X, 1 thread: float32, N=197": "sdpa"},
     ]
+
+
+def test_fused_adamw_is_the_default_on_cpu_and_can_be_switched_off(tmp_path):
+    from maeflow.train.trainer import resolve_fused
+
+    cpu = torch.device("cpu")
+    assert resolve_fused("auto", cpu) is True and resolve_fused("auto", torch.device("cuda")) is True
+    assert resolve_fused("auto", torch.device("mps")) is False and resolve_fused(False, cpu) is False
+    with pytest.raises(ValueError, match="fused_optimizer"):
+        resolve_fused("yes", cpu)
+    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path / "a"))
+    t._setup()
+    assert t.optimizer.defaults["fused"] is True
+    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path / "b", fused_optimizer=False))
+    t._setup()
+    assert not t.optimizer.defaults["fused"]
