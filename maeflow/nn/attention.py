@@ -415,34 +415,40 @@ def cuda_candidates(key: ShapeKey, device_index: int = 0) -> list[str]:
     return names + list(_sdpa_backends())
 
 
+def timing_call(kernel: str, key: ShapeKey, device: torch.device) -> Callable[[], None]:
+    """One call of ``kernel`` at ``key``'s shape on ``device`` (fwd, plus bwd when ``key.grad``)
+    on fixed random inputs, for the timers; B·H = the bucket's size, split as (bucket // 8, 8)
+    heads when possible."""
+    dtype = getattr(torch, key.dtype)
+    heads = 8 if key.bh % 8 == 0 else 1
+    B = key.bh // heads
+    g = torch.Generator(device=device).manual_seed(0)
+
+    def randn(n):
+        return torch.randn(B, heads, n, key.dh, device=device, dtype=dtype, generator=g)
+
+    q, k, v = (randn(n).requires_grad_(key.grad) for n in (key.n, key.m, key.m))
+    mask = None
+    if key.mask == "bool":
+        mask = torch.ones(key.n, key.m, device=device, dtype=torch.bool)
+    elif key.mask == "float":
+        mask = torch.zeros(key.n, key.m, device=device, dtype=dtype)
+    grad_out = randn(key.n)
+
+    def once() -> None:
+        with torch.set_grad_enabled(key.grad):
+            out = run_kernel(kernel, q, k, v, mask)
+            if key.grad:
+                torch.autograd.grad(out, (q, k, v), grad_out)
+
+    return once
+
+
 def cuda_timer(device_index: int = 0, warmup: int = 2, reps: int = 5) -> Timer:
-    """Median time of one call of ``kernel`` at ``key``'s shape on CUDA (fwd, plus bwd when
-    ``key.grad``); uses B·H = the bucket's size, split as (bucket // 8, 8) heads when possible."""
+    """Median time of one :func:`timing_call` on CUDA, by CUDA events."""
 
     def timer(kernel: str, key: ShapeKey) -> float:
-        dev = torch.device("cuda", device_index)
-        dtype = getattr(torch, key.dtype)
-        heads = 8 if key.bh % 8 == 0 else 1
-        B = key.bh // heads
-        g = torch.Generator(device=dev).manual_seed(0)
-
-        def make(n):
-            return torch.randn(B, heads, n, key.dh, device=dev, dtype=dtype, generator=g).requires_grad_(key.grad)
-
-        q, k, v = make(key.n), make(key.m), make(key.m)
-        mask = None
-        if key.mask == "bool":
-            mask = torch.ones(key.n, key.m, device=dev, dtype=torch.bool)
-        elif key.mask == "float":
-            mask = torch.zeros(key.n, key.m, device=dev, dtype=dtype)
-        grad_out = torch.randn(B, heads, key.n, key.dh, device=dev, dtype=dtype, generator=g)
-
-        def once():
-            with torch.set_grad_enabled(key.grad):
-                out = run_kernel(kernel, q, k, v, mask)
-                if key.grad:
-                    torch.autograd.grad(out, (q, k, v), grad_out)
-
+        once = timing_call(kernel, key, torch.device("cuda", device_index))
         for _ in range(warmup):
             once()
         times = []
@@ -511,35 +517,13 @@ def cpu_candidates(key: ShapeKey) -> list[str]:
 
 
 def cpu_timer(warmup: int = 1, reps: int = 5) -> Timer:
-    """Shortest wall time of ``reps`` calls of ``kernel`` at ``key``'s shape on the CPU (fwd, plus
-    bwd when ``key.grad``), with the caller's thread count. The minimum, not the median: other
-    processes on a shared machine only ever add time."""
+    """Shortest wall time of ``reps`` :func:`timing_call` s on the CPU, with the caller's thread
+    count. The minimum, not the median: other processes on a shared machine only ever add time."""
 
     def timer(kernel: str, key: ShapeKey) -> float:
         import time
 
-        dtype = getattr(torch, key.dtype)
-        heads = 8 if key.bh % 8 == 0 else 1
-        B = key.bh // heads
-        g = torch.Generator().manual_seed(0)
-
-        def make(n):
-            return torch.randn(B, heads, n, key.dh, generator=g).to(dtype).requires_grad_(key.grad)
-
-        q, k, v = make(key.n), make(key.m), make(key.m)
-        mask = None
-        if key.mask == "bool":
-            mask = torch.ones(key.n, key.m, dtype=torch.bool)
-        elif key.mask == "float":
-            mask = torch.zeros(key.n, key.m, dtype=dtype)
-        grad_out = torch.randn(B, heads, key.n, key.dh, generator=g).to(dtype)
-
-        def once():
-            with torch.set_grad_enabled(key.grad):
-                out = run_kernel(kernel, q, k, v, mask)
-                if key.grad:
-                    torch.autograd.grad(out, (q, k, v), grad_out)
-
+        once = timing_call(kernel, key, torch.device("cpu"))
         for _ in range(warmup):
             once()
         times = []
@@ -670,6 +654,7 @@ __all__ = [
     "resolve_backend",
     "run_kernel",
     "shape_key",
+    "timing_call",
     "attention_choices",
     "xformers_available",
 ]
