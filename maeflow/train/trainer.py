@@ -650,6 +650,7 @@ class Trainer:
                 model.train(was_training)
             self.eval_results = results
             metrics.write({"type": "eval", "step": self.global_step, "epoch": epoch, **results}, self.global_step)
+            self._log_attention_choices(metrics)  # the probes' shapes (no gradients, larger batches)
             log.info("eval at epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
         distr.barrier()
 
