@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from maeflow import MaskInfo, Tokens, draw_noise, mask_from_noise, num_visible
+from maeflow import MaskInfo, RandomMasker, Tokens, draw_noise, mask_from_noise, num_visible
 
 
 def _grid(tokens: Tokens) -> tuple[int, int]:
@@ -57,8 +57,9 @@ class TubeMasker:
         return mask_from_noise(key, T * keep)
 
 
-class SpacetimeMasker:
-    """Independent random masking over all T'·H'·W' tokens (the spatiotemporal-MAE variant).
+class SpacetimeMasker(RandomMasker):
+    """Independent random masking over all T'·H'·W' tokens (the spatiotemporal-MAE variant):
+    maeflow's :class:`~maeflow.RandomMasker` with VideoMAE's rounding as the default.
 
     ``noise`` is (B, L), ranked ascending, smallest kept. ``rounding="mask"`` (default,
     VideoMAE's random masking: ``int(0.9 · 1568) = 1411`` masked, 157 kept) or ``"keep"``
@@ -66,17 +67,4 @@ class SpacetimeMasker:
     """
 
     def __init__(self, rounding: str = "mask"):
-        self.rounding = rounding
-
-    def __call__(
-        self,
-        tokens: Tokens,
-        ratio: float,
-        noise: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
-    ) -> MaskInfo:
-        B, L = tokens.embeddings.shape[:2]
-        device = tokens.embeddings.device
-        keep = num_visible(L, ratio, self.rounding)
-        noise = draw_noise((B, L), device, noise, generator)
-        return mask_from_noise(noise, keep)
+        super().__init__(rounding)
