@@ -64,3 +64,27 @@ def to_display(
     if img.shape[0] >= 3:
         return img[:3].permute(1, 2, 0).numpy()
     return img.mean(0).numpy()
+
+
+NORM_PIX_NOTE = "predictions de-normalized with each patch's own mean/std (norm-pix targets)"
+
+
+def denormalized_note(model, decoder_trained: bool, note: str) -> list[str]:
+    """``[note]`` when the figure shows predictions of normalized targets put back into input
+    units (a trained decoder and a target normalizer other than identity), else ``[]``."""
+    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
+    return [note] if normed and decoder_trained else []
+
+
+def save_figure(fig, path: str | Path, title_lines: Sequence[str], fontsize: float = 9, dpi: int = 100) -> str:
+    """Title ``fig`` with ``title_lines``, lay it out, write it to ``path`` (parent folders
+    created), close it; returns the path as a string. The last step of every visualizer."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle("\n".join(title_lines), fontsize=fontsize)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return str(path)

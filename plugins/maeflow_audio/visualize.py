@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
+from maeflow.visualize import NORM_PIX_NOTE, denormalized_note, save_figure
 
 
 def _to_display(spec: torch.Tensor, mean: float | None, std: float | None):
@@ -84,14 +85,6 @@ def spectrogram_reconstruction_figure(
             ax.imshow(img, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
                       extent=extent, interpolation="nearest")  # fmt: skip
     ratio = output.mask.float().mean().item()
-    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
     lines = [title or f"{model.model_name or 'Audio-MAE'} spectrogram reconstructions, {ratio:.0%} masked"]
-    if normed and decoder_trained:
-        lines.append("predictions de-normalized with each patch's own mean/std (norm-pix targets)")
-    fig.suptitle("\n".join(lines), fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return str(path)
+    lines += denormalized_note(model, decoder_trained, NORM_PIX_NOTE)
+    return save_figure(fig, path, lines, fontsize=9, dpi=100)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import to_display
+from maeflow.visualize import NORM_PIX_NOTE, denormalized_note, save_figure, to_display
 
 
 def image_reconstruction_figure(
@@ -64,14 +64,6 @@ def image_reconstruction_figure(
                 continue
             ax.imshow(to_display(img, mean, std), cmap="gray" if img.shape[0] == 1 else None)
     ratio = output.mask.float().mean().item()
-    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
     lines = [title or f"{model.model_name or 'MAE'} reconstructions, {ratio:.0%} masked"]
-    if normed and decoder_trained:
-        lines.append("predictions de-normalized with each patch's own mean/std (norm-pix targets)")
-    fig.suptitle("\n".join(lines), fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return str(path)
+    lines += denormalized_note(model, decoder_trained, NORM_PIX_NOTE)
+    return save_figure(fig, path, lines, fontsize=9, dpi=110)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
+from maeflow.visualize import save_figure
 
 
 def _scatter(ax, parts: list[tuple[torch.Tensor, str]], title: str | None, lim: float) -> None:
@@ -71,10 +72,5 @@ def pointcloud_reconstruction_figure(
                 continue
             _scatter(ax, parts, cols[j] if i == 0 else None, lim)
     ratio = output.mask.float().mean().item()
-    fig.suptitle(title or f"{model.model_name or 'Point-MAE'}: {ratio:.0%} of groups masked", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return str(path)
+    lines = [title or f"{model.model_name or 'Point-MAE'}: {ratio:.0%} of groups masked"]
+    return save_figure(fig, path, lines, fontsize=9, dpi=100)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import to_display
+from maeflow.visualize import denormalized_note, save_figure, to_display
 
 MASKED_GREY = 0.5  # how removed tubelets are drawn
 
@@ -83,14 +83,7 @@ def video_reconstruction_figure(
                 ax.imshow(shown, cmap="gray" if img.shape[0] == 1 else None,
                           vmin=0, vmax=1)  # fmt: skip
     ratio = output.mask.float().mean().item()
-    normed = type(model.target_normalizer).__name__ != "IdentityNormalizer"
     lines = [title or f"{model.model_name or 'video MAE'} reconstructions, {ratio:.0%} of tubelets masked"]
-    if normed and decoder_trained:
-        lines.append("predictions de-normalized with each tubelet's own statistics (normalized targets)")
-    fig.suptitle("\n".join(lines), fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return str(path)
+    note = "predictions de-normalized with each tubelet's own statistics (normalized targets)"
+    lines += denormalized_note(model, decoder_trained, note)
+    return save_figure(fig, path, lines, fontsize=8, dpi=100)
