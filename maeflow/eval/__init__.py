@@ -1,16 +1,21 @@
-"""Probing a frozen encoder: does pretraining give features that separate classes?
+"""Evaluating a pretrained encoder on labels: frozen-feature probes and end-to-end fine-tuning.
 
-    from maeflow.eval import evaluate_encoder, random_init_like
+    from maeflow.eval import evaluate_encoder, finetune_encoder, random_init_like
     result = evaluate_encoder(model, train_ds, test_ds)          # {"knn_top1": ..., "linear_top1": ...}
     baseline = evaluate_encoder(random_init_like(model), train_ds, test_ds)
+    tuned = finetune_encoder(model, train_aug_ds, test_ds, epochs=10)   # {"finetune_top1": ...}
 
-Features are ``model.forward_features(x)`` (B, D) (the cls token, or the token mean for encoders
-without one), extracted once in eval mode without gradients. Two probes run on them:
+Probes use features ``model.forward_features(x)`` (B, D) (the cls token, or the token mean for
+encoders without one), extracted once in eval mode without gradients. Two probes run on them:
 
 - kNN (:mod:`maeflow.eval.knn`): cosine similarity, k nearest training samples vote with weight
   ``exp(sim / T)`` (k=20, T=0.07 as in InstDisc/DINO).
 - linear probe (:mod:`maeflow.eval.linear`): standardized features (MAE's BatchNorm without
   affine), a linear layer trained with SGD + cosine schedule, deterministic given ``seed``.
+
+Fine-tuning (:mod:`maeflow.eval.finetune`) trains a copy of the tokenizer + encoder together
+with a new linear head on ``forward_features`` (AdamW, warm-up + cosine, label smoothing; MAE's
+recipe), deterministic given ``seed``; the caller's model is not changed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from maeflow.eval.features import extract_features, model_device
+from maeflow.eval.features import _num_classes, extract_features, model_device
+from maeflow.eval.finetune import finetune_encoder
 from maeflow.eval.knn import knn_predict, knn_top1
 from maeflow.eval.linear import linear_probe, standardize
 
@@ -40,14 +46,6 @@ def random_init_like(model: nn.Module, seed: int = 0) -> nn.Module:
         torch.manual_seed(seed)
         twin = create_model(name, **dict(getattr(model, "model_args", {}) or {}))
     return twin.to(model_device(model))
-
-
-def _num_classes(*datasets: Dataset) -> int | None:
-    for ds in datasets:
-        n = getattr(ds, "num_classes", None)
-        if n:
-            return int(n)
-    return None
 
 
 def evaluate_encoder(
@@ -103,6 +101,7 @@ def evaluate_encoder(
 __all__ = [
     "evaluate_encoder",
     "extract_features",
+    "finetune_encoder",
     "knn_predict",
     "knn_top1",
     "linear_probe",

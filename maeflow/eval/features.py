@@ -12,6 +12,15 @@ def model_device(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
+def _num_classes(*datasets: Dataset) -> int | None:
+    """The first ``num_classes`` a dataset declares (None, 0 or missing: undeclared)."""
+    for ds in datasets:
+        n = getattr(ds, "num_classes", None)
+        if n:
+            return int(n)
+    return None
+
+
 @torch.no_grad()
 def extract_features(
     model: nn.Module,
