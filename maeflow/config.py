@@ -105,7 +105,8 @@ class TrainConfig(_Section):
 
 
 class EvalConfig(_Section):
-    """Frozen-feature probes (kNN and linear) of the encoder during and after training."""
+    """Frozen-feature probes (kNN and linear) of the encoder during and after training, and
+    optionally end-to-end fine-tuning after training (``finetune_epochs`` > 0, final only)."""
 
     every_epochs: int = Field(0, ge=0)  # 0: no periodic evaluation
     final: bool = False
@@ -117,6 +118,16 @@ class EvalConfig(_Section):
     knn_k: int = Field(20, gt=0)
     linear_epochs: int = Field(100, gt=0)
     compare_random_init: bool = False
+    # end-to-end fine-tuning (maeflow.eval.finetune_encoder) at the final evaluation; 0: off
+    finetune_epochs: int = Field(0, ge=0)
+    finetune_lr: float = Field(1e-3, gt=0)  # AdamW peak lr (1 warm-up epoch, then cosine)
+    finetune_batch_size: int = Field(64, gt=0)
+
+    @model_validator(mode="after")
+    def _finetune_needs_final(self) -> EvalConfig:
+        if self.finetune_epochs and not self.final:
+            raise ValueError("eval.finetune_epochs runs at the final evaluation only: set eval.final=true too")
+        return self
 
 
 class RunConfig(_Section):

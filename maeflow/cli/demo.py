@@ -22,15 +22,19 @@ def add_arguments(parser) -> None:
 
 
 def comparison_table(results: dict[str, float]) -> str:
-    """The pretrained vs random-init probe numbers as a small table."""
-    rows = [("pretrained MAE", results.get("knn_top1"), results.get("linear_top1")),
-            ("random init", results.get("random_knn_top1"), results.get("random_linear_top1"))]  # fmt: skip
+    """The pretrained vs random-init probe numbers as a small table (with a fine-tune column
+    when ``eval.finetune_epochs`` was set)."""
+    rows = [("pretrained MAE", results.get("knn_top1"), results.get("linear_top1"), results.get("finetune_top1")),
+            ("random init", results.get("random_knn_top1"), results.get("random_linear_top1"),
+             results.get("random_finetune_top1"))]  # fmt: skip
+    tuned = any(r[3] is not None for r in rows)
 
-    def cell(v):
-        return f"{v:>13.1f}" if v is not None else f"{'-':>13}"
+    def cell(v, width=13):
+        return f"{v:>{width}.1f}" if v is not None else f"{'-':>{width}}"
 
-    lines = [f"{'encoder':<16}{'kNN top-1 %':>13}{'linear top-1 %':>16}"]
-    lines += [f"{name:<16}{cell(k)}{cell(lin):>16}" for name, k, lin in rows]
+    header = f"{'encoder':<16}{'kNN top-1 %':>13}{'linear top-1 %':>16}"
+    lines = [header + (f"{'fine-tune top-1 %':>19}" if tuned else "")]
+    lines += [f"{name:<16}{cell(k)}{cell(lin, 16)}" + (cell(ft, 19) if tuned else "") for name, k, lin, ft in rows]
     return "\n".join(lines)
 
 
@@ -53,7 +57,8 @@ def run(args) -> int:
         print(f"interrupted ({result.interrupted}); run `maeflow demo` again to resume")
         return 130
     print()
-    print(f"held-out {cfg.eval.dataset or cfg.data.name} (test split), frozen encoder features:")
+    tuned = ", fine-tune: the whole encoder trained" if "finetune_top1" in result.eval else ""
+    print(f"held-out {cfg.eval.dataset or cfg.data.name} (test split), probes: frozen encoder features{tuned}:")
     print(comparison_table(result.eval))
     knn, lin = result.eval.get("knn_top1"), result.eval.get("linear_top1")
     rknn, rlin = result.eval.get("random_knn_top1"), result.eval.get("random_linear_top1")

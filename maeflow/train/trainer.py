@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import logging
 import math
 import signal
@@ -159,6 +160,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _takes_final(fn: Callable[..., Any]) -> bool:
+    """Whether an evaluator accepts a ``final`` keyword (plain ``fn(model)`` ones do not)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any((p.name == "final" and p.kind is not p.POSITIONAL_ONLY) or p.kind is p.VAR_KEYWORD for p in params)
+
+
 class Trainer:
     """MAE pretraining loop with checkpoints, resumption, logging and probes.
 
@@ -166,7 +176,10 @@ class Trainer:
     :param dataset: training items ``(inputs, label)``.
     :param settings: :class:`TrainSettings`.
     :param evaluator: optional ``fn(model) -> dict[str, float]`` (e.g. kNN/linear probes),
-        run on rank 0 every ``eval_every_epochs`` and/or at the end.
+        run on rank 0 every ``eval_every_epochs`` and/or at the end. An evaluator with a
+        ``final`` keyword is told which call is the end-of-training one (``final=True``) and
+        which are periodic (``final=False``): :class:`~maeflow.train.ProbeEvaluator` fine-tunes
+        only at the end.
     :param config: the resolved run config as plain data; saved as ``config.yaml`` and inside
         every checkpoint.
     :param display_options: passed to the modality's visualizer (e.g. input mean/std).
@@ -599,7 +612,7 @@ class Trainer:
                 if s.ckpt_every_epochs and epoch % s.ckpt_every_epochs == 0 and self._saved_step != self.global_step:
                     final_path = self.save(epoch, 0) or final_path
                 if s.eval_every_epochs and epoch % s.eval_every_epochs == 0 and epoch < s.epochs:
-                    self._evaluate(metrics, epoch)
+                    self._evaluate(metrics, epoch, final=False)
             if self._saved_step != self.global_step and self.global_step > 0:
                 final_path = self.save(epoch, step_in_epoch) or final_path
             elif main and self.global_step > 0:
@@ -613,7 +626,7 @@ class Trainer:
                              interrupted=self._stop, skipped_steps=self.skipped)  # fmt: skip
         if self._stop is None:
             if s.eval_final and self.evaluator is not None:
-                self._evaluate(metrics, epoch)
+                self._evaluate(metrics, epoch, final=True)
             if s.reconstruction and main and self._fsdp:
                 log.info("no reconstruction figure under FSDP (the model is sharded); use `maeflow visualize` "
                          "on the checkpoint")  # fmt: skip
@@ -632,7 +645,7 @@ class Trainer:
     def _raw(self) -> nn.Module:
         return getattr(self.wrapped, "module", self.wrapped)
 
-    def _evaluate(self, metrics: MetricsLogger, epoch: int) -> None:
+    def _evaluate(self, metrics: MetricsLogger, epoch: int, final: bool) -> None:
         if self.evaluator is None:
             return
         if self._fsdp:
@@ -644,12 +657,14 @@ class Trainer:
             was_training = model.training
             model.eval()
             try:
-                results = {k: float(v) for k, v in self.evaluator(model).items()
+                kwargs = {"final": final} if _takes_final(self.evaluator) else {}
+                results = {k: float(v) for k, v in self.evaluator(model, **kwargs).items()
                            if isinstance(v, (int, float))}  # fmt: skip
             finally:
                 model.train(was_training)
             self.eval_results = results
-            metrics.write({"type": "eval", "step": self.global_step, "epoch": epoch, **results}, self.global_step)
+            record = {"type": "eval", "step": self.global_step, "epoch": epoch, "final": final, **results}
+            metrics.write(record, self.global_step)
             self._log_attention_choices(metrics)  # the probes' shapes (no gradients, larger batches)
             log.info("eval at epoch %d: %s", epoch, ", ".join(f"{k} {v:.4g}" for k, v in results.items()))
         distr.barrier()

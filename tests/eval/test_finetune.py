@@ -1,4 +1,4 @@
-"""End-to-end fine-tuning: finetune_encoder."""
+"""End-to-end fine-tuning: finetune_encoder, its config keys and ProbeEvaluator."""
 
 import pytest
 import torch
@@ -6,6 +6,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import maeflow
+from maeflow import plugins
 from maeflow.eval import evaluate_encoder, finetune_encoder
 from maeflow.eval.finetune import _Classifier, finetune_param_groups
 from maeflow.nn.blocks import DropPath
@@ -141,3 +142,69 @@ def test_finetune_errors():
         finetune_encoder(model, Prototypes(0), test, epochs=1)
     with pytest.raises(ValueError, match="layer_decay"):
         finetune_encoder(model, train, test, epochs=1, layer_decay=1.5)
+
+
+def test_finetune_config_keys():
+    from maeflow.config import config_from_dict
+
+    base = {"model": {"name": "mae_vit_test"}, "data": {"name": "digits"}}
+    cfg = config_from_dict(base)
+    assert (cfg.eval.finetune_epochs, cfg.eval.finetune_lr, cfg.eval.finetune_batch_size) == (0, 1e-3, 64)
+    cfg = config_from_dict(base, {"eval.final": True, "eval.finetune_epochs": 3, "eval.finetune_lr": 5e-4})
+    assert (cfg.eval.finetune_epochs, cfg.eval.finetune_lr) == (3, 5e-4)
+    with pytest.raises(ValueError, match="eval.finetune_epochs"):
+        config_from_dict(base, {"eval.final": True, "eval.finetune_epochs": -1})
+    with pytest.raises(ValueError, match="eval.finetune_lr"):
+        config_from_dict(base, {"eval.final": True, "eval.finetune_lr": 0})
+    with pytest.raises(ValueError, match="set eval.final=true"):
+        config_from_dict(base, {"eval.finetune_epochs": 2})  # periodic evaluations never fine-tune
+
+
+class PrototypesPlugin:
+    @staticmethod
+    def prototypes(split="train", augment=None, seed=0):
+        augment = split == "train" if augment is None else augment
+        return Prototypes(48 if split == "train" else 16, seed=seed + (split != "train"), augment=augment)
+
+    @maeflow.hookimpl
+    def maeflow_register(self, registry):
+        registry.dataset("prototypes", self.prototypes)
+
+
+@pytest.fixture
+def prototypes_registry():
+    plugins.setup(plugins={"prototypes": PrototypesPlugin()})
+    yield
+    plugins.reset()
+
+
+def test_probe_evaluator_finetunes_at_the_final_evaluation(prototypes_registry, monkeypatch):
+    from maeflow.config import config_from_dict
+    from maeflow.train import ProbeEvaluator, build_model
+
+    cfg = config_from_dict(
+        {"model": {"name": "mae_vit_test", "args": {"img_size": 16}}, "data": {"name": "prototypes"}},
+        {"eval.final": True, "eval.finetune_epochs": 2, "eval.finetune_batch_size": 16,
+         "eval.compare_random_init": True, "eval.linear_epochs": 2, "eval.knn_k": 5, "train.progress": False},
+    )  # fmt: skip
+    model = build_model(cfg)
+    evaluator = ProbeEvaluator(cfg, model)
+    periodic = evaluator(model, final=False)
+    assert "finetune_top1" not in periodic and "random_finetune_top1" not in periodic
+    import maeflow.eval
+
+    calls = []
+    real = maeflow.eval.finetune_encoder
+
+    def counting(m, train, test, **kw):
+        calls.append((train.augment, test.augment, kw["epochs"], kw["batch_size"]))
+        return real(m, train, test, **kw)
+
+    monkeypatch.setattr(maeflow.eval, "finetune_encoder", counting)
+    out = evaluator(model)
+    assert {"knn_top1", "linear_top1", "finetune_top1", "random_knn_top1", "random_finetune_top1"} <= set(out)
+    assert 0 <= out["finetune_top1"] <= 100 and 0 <= out["random_finetune_top1"] <= 100
+    assert calls == [(True, False, 2, 16)] * 2  # augmented train split, plain test split; pretrained + twin
+    assert evaluator.datasets()[0].augment is False  # the probes' train split stays un-augmented
+    again = evaluator(model)
+    assert again["random_finetune_top1"] == out["random_finetune_top1"] and len(calls) == 3  # the twin: once

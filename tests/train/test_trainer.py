@@ -157,6 +157,22 @@ def test_outputs_written(tmp_path):
     assert not isinstance(model.masker, SeededMasker)  # the seeding wrapper is removed after training
 
 
+def test_evaluator_is_told_which_evaluation_is_final(tmp_path):
+    finals = []
+
+    def evaluator(m, final):  # ProbeEvaluator's signature: it fine-tunes only when final
+        finals.append(final)
+        return {"knn_top1": 50.0, **({"finetune_top1": 70.0} if final else {})}
+
+    s = settings(tmp_path, epochs=2, eval_every_epochs=1, eval_final=True)
+    result = Trainer(tiny_model(), NoisyImages(8), s, evaluator=evaluator).fit()
+    assert finals == [False, True]
+    assert result.eval == {"knn_top1": 50.0, "finetune_top1": 70.0}
+    records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    evals = [(r["final"], "finetune_top1" in r) for r in records if r["type"] == "eval"]
+    assert evals == [(False, False), (True, True)]
+
+
 def test_bf16_autocast_on_cpu(tmp_path):
     result, losses = run(tiny_model(), NoisyImages(16), settings(tmp_path, epochs=1, precision="bf16",
                                                                  attention="math"))  # fmt: skip
