@@ -16,7 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("maeflow.cli.train", "pretrain from a YAML config (key=value overrides; torchrun for several processes)"),
     "demo": ("maeflow.cli.demo", "pretrain the tiny demo image MAE on digits and compare probes with random init"),
     "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
-    "eval": ("maeflow.cli.eval", "kNN and linear-probe top-1 of a checkpoint's frozen encoder"),
+    "eval": ("maeflow.cli.eval", "kNN / linear-probe (and optionally fine-tuning) top-1 of a checkpoint's encoder"),
 }
 
 

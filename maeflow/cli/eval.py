@@ -1,13 +1,17 @@
-"""``maeflow eval``: kNN and linear-probe top-1 of a checkpoint's frozen encoder.
+"""``maeflow eval``: kNN and linear-probe top-1 of a checkpoint's frozen encoder, and with
+``--finetune-epochs N`` the top-1 after fine-tuning it end to end.
 
     maeflow eval runs/demo                                  # the run's latest checkpoint, its eval data
     maeflow eval model.pt --dataset digits --compare-random-init --json probes.json
+    maeflow eval runs/demo --finetune-epochs 20 --compare-random-init
     maeflow eval model.pt --dataset image_folder --data root=/data/imagenet img_size=224
 
 CHECKPOINT is a maeflow checkpoint file or a run directory (its ``checkpoints/last.pt``, else
 the newest ``*.pt``). Without ``--dataset``, the dataset and its options come from the config
 stored in a trainer checkpoint (``eval.dataset``/``eval.options``, else ``data.name``/
-``data.options``). Augmentation is always off for probes. See docs/evaluation.md.
+``data.options``). Augmentation is always off for probes; fine-tuning trains on the train split
+with the dataset's augmentation default for it (``--data augment=false`` turns it off) and is
+scored on the un-augmented test split. See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ def add_arguments(parser) -> None:
                         help="pooled feature: cls token (auto, when the encoder has one) or token mean")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for feature extraction")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the linear probe and of the random-init twin")
+    parser.add_argument("--finetune-epochs", type=int, metavar="N",
+                        help="also fine-tune the encoder end to end for N epochs (default: the checkpoint config's "
+                             "eval.finetune_epochs, else 0: off)")  # fmt: skip
+    parser.add_argument("--finetune-lr", type=float, help="AdamW peak lr of fine-tuning (default 1e-3)")
+    parser.add_argument("--finetune-batch-size", type=int, help="batch size of fine-tuning (default 64)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the linear probe, fine-tuning and the random-init twin")  # fmt: skip
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
 
@@ -102,7 +112,7 @@ def run(args) -> int:
     from maeflow.checkpoint import read_file
     from maeflow.cli.common import parse_overrides
     from maeflow.data import build_dataset
-    from maeflow.eval import evaluate_encoder, random_init_like
+    from maeflow.eval import evaluate_encoder, finetune_encoder, random_init_like
 
     path = resolve_checkpoint(args.checkpoint)
     raw = read_file(path)
@@ -115,6 +125,7 @@ def run(args) -> int:
     if not name:
         raise ValueError(f"{path} does not say which dataset to probe on; pass --dataset NAME (e.g. digits)")
     options.update(parse_overrides(args.data))
+    finetune_options = dict(options)  # fine-tuning trains on the split as the dataset augments it
     options["augment"] = False  # probes see the data as it is
     train_split = args.train_split or ev.get("train_split") or "train"
     test_split = args.test_split or ev.get("test_split") or "test"
@@ -124,6 +135,13 @@ def run(args) -> int:
         "linear_epochs": _first(args.linear_epochs, ev.get("linear_epochs"), 100),
         "pool": _first(args.pool, ev.get("pool"), "auto"),
     }
+    finetune = {
+        "epochs": _first(args.finetune_epochs, ev.get("finetune_epochs"), 0),
+        "lr": _first(args.finetune_lr, ev.get("finetune_lr"), 1e-3),
+        "batch_size": _first(args.finetune_batch_size, ev.get("finetune_batch_size"), 64),
+    }
+    if finetune["epochs"] < 0:
+        raise ValueError(f"--finetune-epochs must be >= 0, got {finetune['epochs']}")
     device = _device(args.device)
 
     train_ds = build_dataset(name, train_split, model=model, **options)
@@ -133,15 +151,32 @@ def run(args) -> int:
     label = f"pretrained{f' (step {step})' if step is not None else ''}"
     print(f"{path}: {model.model_name} ({result.format} layout), probing on {name} "
           f"[{train_split} {len(train_ds)} / {test_split} {len(test_ds)}] on {device}")  # fmt: skip
-    rows = [(label, evaluate_encoder(model, train_ds, test_ds, device=device, seed=args.seed, **settings))]
+    finetune_train = None
+    if finetune["epochs"]:
+        finetune_train = train_ds if finetune_options == options else build_dataset(name, train_split, model=model,
+                                                                                    **finetune_options)  # fmt: skip
+
+    def evaluate(encoder) -> dict[str, Any]:
+        out = evaluate_encoder(encoder, train_ds, test_ds, device=device, seed=args.seed, **settings)
+        if finetune_train is not None:
+            tuned = finetune_encoder(encoder, finetune_train, test_ds, epochs=finetune["epochs"], lr=finetune["lr"],
+                                     batch_size=finetune["batch_size"], device=device, seed=args.seed,
+                                     num_workers=args.num_workers, pool=settings["pool"])  # fmt: skip
+            out.update({k: v for k, v in tuned.items() if k.startswith("finetune_")},
+                       finetune_epochs=finetune["epochs"], finetune_lr=finetune["lr"],
+                       finetune_batch_size=finetune["batch_size"], finetune_seconds=tuned["seconds"])  # fmt: skip
+        return out
+
+    rows = [(label, evaluate(model))]
     if args.compare_random_init:
-        twin = random_init_like(model, seed=args.seed)
-        rows.append(("random init", evaluate_encoder(twin, train_ds, test_ds, device=device, seed=args.seed,
-                                                     **settings)))  # fmt: skip
+        rows.append(("random init", evaluate(random_init_like(model, seed=args.seed))))
     print(format_table(rows))
     first = rows[0][1]
+    tuned = (f"fine-tuning {finetune['epochs']} epochs (lr {finetune['lr']:g}, batch {finetune['batch_size']}), "
+             if finetune["epochs"] else "")  # fmt: skip
+    seconds = sum(r["seconds"] + r.get("finetune_seconds", 0.0) for _, r in rows)
     print(f"{first['num_classes']} classes, {settings['pool']} features, kNN k={first['knn_k']} (T=0.07), "
-          f"linear probe {settings['linear_epochs']} epochs, {sum(r['seconds'] for _, r in rows):.1f} s")  # fmt: skip
+          f"linear probe {settings['linear_epochs']} epochs, {tuned}{seconds:.1f} s")  # fmt: skip
     if args.json:
         from maeflow.utils.io import atomic_write
 
@@ -155,6 +190,8 @@ def run(args) -> int:
             "test_split": test_split,
             "pretrained": first,
         }
+        if finetune["epochs"]:
+            out["finetune_options"] = finetune_options  # the fine-tuning train split's (augmentation on by default)
         if args.compare_random_init:
             out["random_init"] = rows[1][1]
         atomic_write(args.json, (json.dumps(out, indent=2, default=str) + "\n").encode())
@@ -163,8 +200,16 @@ def run(args) -> int:
 
 
 def format_table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """One line per encoder; a ``fine-tune top-1`` column when the rows carry ``finetune_top1``."""
     width = max(len("encoder"), *(len(label) for label, _ in rows))
-    lines = [f"{'encoder':<{width}}  kNN top-1  linear top-1", f"{'-' * width}  ---------  ------------"]
+    tuned = any("finetune_top1" in r for _, r in rows)
+    head, rule = f"{'encoder':<{width}}  kNN top-1  linear top-1", f"{'-' * width}  ---------  ------------"
+    if tuned:
+        head, rule = head + "  fine-tune top-1", rule + "  ---------------"
+    lines = [head, rule]
     for label, r in rows:
-        lines.append(f"{label:<{width}}  {r['knn_top1']:>8.2f}%  {r['linear_top1']:>11.2f}%")
+        line = f"{label:<{width}}  {r['knn_top1']:>8.2f}%  {r['linear_top1']:>11.2f}%"
+        if tuned:
+            line += f"  {r['finetune_top1']:>14.2f}%" if "finetune_top1" in r else f"  {'-':>15}"
+        lines.append(line)
     return "\n".join(lines)

@@ -34,11 +34,38 @@ def test_eval_checkpoint_with_random_baseline(checkpoint, tmp_path, capsys):
     assert result["options"] == {"augment": False}  # img_size 16 came from the model, not the options
 
 
+def test_eval_finetune_column_and_json(checkpoint, tmp_path, capsys):
+    out = tmp_path / "ft.json"
+    rc = main(["eval", str(checkpoint), "--dataset", "digits", "--linear-epochs", "2", "--knn-k", "5",
+               "--finetune-epochs", "1", "--finetune-batch-size", "128", "--compare-random-init",
+               "--json", str(out)])  # fmt: skip
+    assert rc == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = next(line for line in lines if "kNN top-1" in line)
+    assert header.endswith("fine-tune top-1")
+    rows = [line for line in lines if line.startswith(("pretrained", "random init"))]
+    assert len(rows) == 2 and all(row.endswith("%") and row.count("%") == 3 for row in rows)
+    assert any("fine-tuning 1 epochs (lr 0.001, batch 128)" in line for line in lines)
+    result = json.loads(out.read_text())
+    for key in ("pretrained", "random_init"):
+        r = result[key]
+        assert 0 <= r["finetune_top1"] <= 100 and r["finetune_train_loss"] > 0
+        assert (r["finetune_epochs"], r["finetune_lr"], r["finetune_batch_size"]) == (1, 1e-3, 128)
+    assert result["options"] == {"augment": False} and result["finetune_options"] == {}  # train split augments
+
+
 def test_eval_run_directory_uses_config(checkpoint, tmp_path, capsys):
     payload = torch.load(checkpoint, weights_only=True)
     payload["config"] = {
         "data": {"name": "digits", "options": {"augment": True, "in_chans": 3}},
-        "eval": {"dataset": None, "options": {"test_fraction": 0.1}, "knn_k": 3, "linear_epochs": 2},
+        "eval": {
+            "dataset": None,
+            "options": {"test_fraction": 0.1},
+            "knn_k": 3,
+            "linear_epochs": 2,
+            "finetune_epochs": 1,
+            "finetune_batch_size": 256,
+        },
     }
     payload["progress"] = {"global_step": 42}
     run = tmp_path / "run"
@@ -49,6 +76,8 @@ def test_eval_run_directory_uses_config(checkpoint, tmp_path, capsys):
     result = json.loads(out.read_text())
     assert result["step"] == 42 and result["checkpoint"].endswith("last.pt")
     assert result["pretrained"]["num_test"] == 179 and result["pretrained"]["knn_k"] == 3  # test_fraction 0.1
+    assert result["pretrained"]["finetune_epochs"] == 1 and "finetune_top1" in result["pretrained"]  # from eval.*
+    assert result["finetune_options"]["augment"] is True and result["options"]["augment"] is False
     printed = capsys.readouterr().out
     assert "pretrained (step 42)" in printed and "mean features" in printed
 
