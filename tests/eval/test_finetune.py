@@ -8,7 +8,7 @@ from torch.utils.data import Dataset
 import maeflow
 from maeflow import plugins
 from maeflow.eval import evaluate_encoder, finetune_encoder
-from maeflow.eval.finetune import _Classifier, finetune_param_groups
+from maeflow.eval.finetune import MAE_HEAD_INIT_STD, _Classifier, finetune_param_groups
 from maeflow.nn.blocks import DropPath
 
 
@@ -52,7 +52,8 @@ def test_finetune_learns_and_leaves_the_model_alone():
     model.train()
     before = state(model)
     train, test = Prototypes(64, augment=True), Prototypes(32, seed=1)
-    result = finetune_encoder(model, train, test, epochs=8, batch_size=16, lr=3e-3, progress=False, return_model=True)
+    result = finetune_encoder(model, train, test, epochs=8, batch_size=16, lr=3e-3, progress=False, return_model=True,
+                              head_init_std=MAE_HEAD_INIT_STD)  # fmt: skip
     assert model.training and not result["model"].training  # the caller's mode kept; the copy comes back in eval
     # the head as initialized (trunc normal 2e-5) on the starting features: about chance (25%)
     with torch.no_grad(), torch.random.fork_rng(devices=[]):
@@ -142,6 +143,18 @@ def test_finetune_errors():
         finetune_encoder(model, Prototypes(0), test, epochs=1)
     with pytest.raises(ValueError, match="layer_decay"):
         finetune_encoder(model, train, test, epochs=1, layer_decay=1.5)
+    with pytest.raises(ValueError, match="head_init_std"):
+        finetune_encoder(model, train, test, epochs=1, head_init_std=0.0)
+
+
+def test_finetune_head_init():
+    model, train, test = tiny(), Prototypes(16), Prototypes(8, seed=1)
+    kw = dict(epochs=1, batch_size=8, lr=1e-12, warmup_epochs=0, progress=False, return_model=True)
+    near_zero = finetune_encoder(model, train, test, head_init_std=MAE_HEAD_INIT_STD, **kw)["head"]
+    default = finetune_encoder(model, train, test, **kw)["head"]
+    assert near_zero.weight.abs().max() < 1e-4 and near_zero.bias.abs().max() < 1e-9  # trunc normal 2e-5, bias 0
+    bound = 1 / 32**0.5  # nn.Linear's default: uniform(±1/sqrt(fan_in)) for weights and bias
+    assert 0.5 * bound < default.weight.abs().max() <= bound and default.bias.abs().max() > 0
 
 
 def test_finetune_config_keys():
