@@ -4,9 +4,10 @@ protocol MAE, VideoMAE and Audio-MAE report first), for any modality.
     from maeflow.eval import finetune_encoder
     result = finetune_encoder(model, train_ds, test_ds, epochs=10)   # {"finetune_top1": ..., ...}
 
-The recipe follows MAE's fine-tuning: ``head(model.forward_features(x))`` with a new linear head
-(PyTorch's default init; MAE's near-zero start is ``head_init_std=2e-5``), AdamW (betas 0.9/0.999) with weight decay on weight matrices only, a per-step linear
-warm-up then half-cosine learning rate, label smoothing, optional layer-wise lr decay. Mixup,
+The recipe follows MAE's fine-tuning: ``head(model.forward_features(x))`` with a new linear
+head (PyTorch's default init; MAE's near-zero start is ``head_init_std=2e-5``), AdamW (betas
+0.9/0.999) with weight decay on weight matrices only, a per-step linear warm-up then
+half-cosine learning rate, label smoothing, optional layer-wise lr decay. Mixup,
 cutmix and RandAugment are image-specific: they belong to the training dataset the caller
 passes. The caller's model is never changed: a deep copy is trained.
 """
@@ -182,11 +183,12 @@ def finetune_encoder(
     initialization, or weights truncated normal ``head_init_std`` and bias 0 when given (MAE
     uses 2e-5, ``MAE_HEAD_INIT_STD``, over 50–100 epochs; in a short fine-tune a near-zero head
     passes near-zero gradients to the encoder, which Adam then amplifies into noise: measured on
-    moving digits, 2,000 clips, 6 epochs: 26 % top-1 with 2e-5 against 79 % with the default). Only parameters that reach the features are optimized (one
-    forward/backward finds them: the decoder and mask token are left out), with AdamW at peak
-    ``lr`` (per-step linear warm-up over ``warmup_epochs``, then half-cosine to 0),
-    ``weight_decay`` on weight matrices only (:func:`maeflow.train.param_groups`), and
-    ``layer_decay`` (e.g. 0.75) scaling block i's lr by ``layer_decay ** (depth + 1 - (i + 1))``.
+    moving digits, 2,000 clips, 6 epochs: 26 % top-1 with 2e-5 against 79 % with the default).
+    Only parameters that reach the features are optimized (one forward/backward finds them: the
+    decoder and mask token are left out), with AdamW at peak ``lr`` (per-step linear warm-up
+    over ``warmup_epochs``, then half-cosine to 0), ``weight_decay`` on weight matrices only
+    (:func:`maeflow.train.param_groups`), and ``layer_decay`` (e.g. 0.75) scaling block i's lr
+    by ``layer_decay ** (depth + 1 - (i + 1))``.
     Training runs in train mode (stochastic depth active), the test pass in eval mode without
     gradients, under ``torch.autocast`` with ``autocast_dtype`` when given (fp16 with a grad
     scaler) on ``device`` (default: the model's).
