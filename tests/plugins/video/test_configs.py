@@ -1,7 +1,9 @@
 """The shipped video configs: the published VideoMAE recipe's numbers, and a demo whose data fits its model."""
 
+import json
 from pathlib import Path
 
+import pytest
 import torch
 
 import maeflow
@@ -37,3 +39,17 @@ def test_demo_data_fits_its_model():
     with torch.no_grad():
         out = model(x)
     assert out.mask_info.num_visible == 4 * (16 - int(0.75 * 16))  # tube: 4 of 16 patches in each of 4 slots
+
+
+@pytest.mark.slow
+def test_demo_pretraining_beats_random_init_when_fine_tuned(tmp_path):
+    """The demo end to end (about 3 minutes on 2 cores): its final evaluation fine-tunes the
+    pretrained encoder and a random twin on the same labeled clips; pretraining must win
+    clearly (measured 76.4 vs 33.8 at run.seed 0)."""
+    from maeflow.train import build_trainer
+
+    cfg = load_config(CONFIGS / "demo.yaml", [f"run.output_dir={tmp_path}", "train.reconstruction=false"])
+    build_trainer(cfg).fit()
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in records if "finetune_top1" in r][-1]
+    assert final["finetune_top1"] >= final["random_finetune_top1"] + 15
