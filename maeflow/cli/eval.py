@@ -45,8 +45,9 @@ def add_arguments(parser) -> None:
                              "eval.finetune_epochs, else 0: off)")  # fmt: skip
     parser.add_argument("--finetune-lr", type=float, help="AdamW peak lr of fine-tuning (default 1e-3)")
     parser.add_argument("--finetune-batch-size", type=int, help="batch size of fine-tuning (default 64)")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the linear probe, fine-tuning and the random-init twin")  # fmt: skip
+    parser.add_argument("--seed", type=int,
+                        help="seed of the linear probe and fine-tuning (default: the run's run.seed, else 0); the "
+                             "random-init twin is built under seed + 1, as the trainer does")  # fmt: skip
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
 
 
@@ -87,6 +88,14 @@ def dataset_from_config(config: dict[str, Any] | None) -> tuple[str | None, dict
         options.update(data.get("options") or {})  # same dataset as pretraining: its root, sizes, ...
     options.update(ev.get("options") or {})
     return name, options, ev
+
+
+def _stored_seed(config: dict[str, Any] | None) -> int | None:
+    """``run.seed`` of a trainer checkpoint's config: probing with it (and the twin with it + 1)
+    reproduces the numbers the trainer logged at its final evaluation."""
+    run = config.get("run") if isinstance(config, dict) else None
+    seed = run.get("seed") if isinstance(run, dict) else None
+    return int(seed) if isinstance(seed, int) else None
 
 
 def _first(*values: Any) -> Any:
@@ -143,6 +152,7 @@ def run(args) -> int:
     if finetune["epochs"] < 0:
         raise ValueError(f"--finetune-epochs must be >= 0, got {finetune['epochs']}")
     device = _device(args.device)
+    seed = _first(args.seed, _stored_seed(raw.get("config")), 0)
 
     train_ds = build_dataset(name, train_split, model=model, **options)
     test_ds = build_dataset(name, test_split, model=model, **options)
@@ -157,10 +167,10 @@ def run(args) -> int:
                                                                                     **finetune_options)  # fmt: skip
 
     def evaluate(encoder) -> dict[str, Any]:
-        out = evaluate_encoder(encoder, train_ds, test_ds, device=device, seed=args.seed, **settings)
+        out = evaluate_encoder(encoder, train_ds, test_ds, device=device, seed=seed, **settings)
         if finetune_train is not None:
             tuned = finetune_encoder(encoder, finetune_train, test_ds, epochs=finetune["epochs"], lr=finetune["lr"],
-                                     batch_size=finetune["batch_size"], device=device, seed=args.seed,
+                                     batch_size=finetune["batch_size"], device=device, seed=seed,
                                      num_workers=args.num_workers, pool=settings["pool"])  # fmt: skip
             out.update({k: v for k, v in tuned.items() if k.startswith("finetune_")},
                        finetune_epochs=finetune["epochs"], finetune_lr=finetune["lr"],
@@ -169,7 +179,7 @@ def run(args) -> int:
 
     rows = [(label, evaluate(model))]
     if args.compare_random_init:
-        rows.append(("random init", evaluate(random_init_like(model, seed=args.seed))))
+        rows.append(("random init", evaluate(random_init_like(model, seed=seed + 1))))  # the trainer's twin
     print(format_table(rows))
     first = rows[0][1]
     tuned = (f"fine-tuning {finetune['epochs']} epochs (lr {finetune['lr']:g}, batch {finetune['batch_size']}), "
@@ -188,6 +198,7 @@ def run(args) -> int:
             "options": options,
             "train_split": train_split,
             "test_split": test_split,
+            "seed": seed,
             "pretrained": first,
         }
         if finetune["epochs"]:

@@ -81,3 +81,25 @@ def test_corrupt_image_is_skipped_and_counted_in_the_log(tiny_config, tmp_path, 
     # strict mode names the file instead
     assert main(["train", str(tiny_config), *args, "data.options.strict=true", "run.resume=never"]) == 2
     assert "broken.png" in capsys.readouterr().err
+
+
+def test_eval_reproduces_the_trainers_final_numbers(tiny_config, tmp_path, capsys):
+    """`maeflow eval RUN` defaults its seed to the run's run.seed and builds the random twin under
+    seed + 1, as the trainer's final evaluation does, so the two report the same numbers."""
+    ev = ["eval.final=true", "eval.compare_random_init=true", "eval.knn_k=5", "eval.linear_epochs=3",
+          "eval.finetune_epochs=1", "eval.finetune_batch_size=256", "run.seed=3",
+          "train.reconstruction=false"]  # fmt: skip
+    assert main(["train", str(tiny_config), *ev]) == 0
+    run = tmp_path / "run"
+    logged = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    final = [r for r in logged if "random_finetune_top1" in r][-1]
+    out = tmp_path / "eval.json"
+    assert main(["eval", str(run), "--compare-random-init", "--device", "cpu", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["seed"] == 3
+    for key in ("knn_top1", "linear_top1", "finetune_top1"):
+        assert result["pretrained"][key] == pytest.approx(final[key]), key
+        assert result["random_init"][key] == pytest.approx(final[f"random_{key}"]), key
+    capsys.readouterr()
+    assert main(["eval", str(run), "--seed", "0", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["seed"] == 0
