@@ -5,8 +5,9 @@
   for a missing root or an empty dataset.
 - :class:`FolderDataset`: items ``(load(path), label)`` that skip a corrupt file with a warning
   and record it in ``dataset.skipped`` as ``(path, reason)``, or raise ``ValueError`` naming
-  it when ``strict``. A modality supplies only ``load(path)`` (and optionally a cheap
-  ``check(path)``).
+  it when ``strict``; ``dataset.num_skipped`` counts skipped files across DataLoader workers
+  (:func:`num_skipped` reads it, or ``len(skipped)``, from any dataset). A modality supplies
+  only ``load(path)`` (and optionally a cheap ``check(path)``).
 - :func:`split_folder`: ``root/train`` vs ``root/test`` (or ``root/val``) when they exist.
 - :func:`build_dataloader`: workers, pinned memory, persistent workers, seeded shuffling, an
   optional ``DistributedSampler``.
@@ -28,6 +29,7 @@ from maeflow.data.folder import (
     FolderIndex,
     check_root,
     normalize_extensions,
+    num_skipped,
     scan_folder,
     split_folder,
 )
@@ -50,6 +52,7 @@ __all__ = [
     "check_split",
     "model_settings",
     "normalize_extensions",
+    "num_skipped",
     "offers_device_pipeline",
     "scan_folder",
     "seed_worker",

@@ -136,9 +136,12 @@ class FolderDataset(Dataset):
     in index order, so the length, and the sampler's view of it, never change mid-epoch.
 
     ``verify=None`` checks up front when the folder has at most ``AUTO_VERIFY_MAX_FILES`` files.
-    ``transform`` is applied to the loaded tensor (or object) before it is returned. Note that
-    with DataLoader workers, files found bad late are recorded in the worker's copy of the
-    dataset (and logged there), not in the main process's :attr:`skipped`.
+    ``transform`` is applied to the loaded tensor (or object) before it is returned.
+
+    :attr:`num_skipped` counts every distinct file skipped, in any process: files found bad
+    late are marked in a mask in shared memory, so a DataLoader worker's finding reaches the
+    main process (and the other workers, which then pass the file over without reading it).
+    :attr:`skipped` lists the ``(path, reason)`` pairs this process itself saw.
     """
 
     def __init__(
@@ -159,7 +162,6 @@ class FolderDataset(Dataset):
         self.strict = strict
         self.what = what
         self.skipped: list[tuple[str, str]] = []
-        self._bad: set[int] = set()
         samples = list(index.samples)
         if verify is None:
             verify = len(samples) <= AUTO_VERIFY_MAX_FILES
@@ -179,6 +181,33 @@ class FolderDataset(Dataset):
         if not samples:
             raise ValueError(f"{what} is empty: none of the {len(index.samples)} files under {index.root} is readable")
         self.samples = samples
+        self._skipped_up_front = len(self.skipped)
+        # files found bad after construction, by index: shared with DataLoader workers (fork or spawn)
+        self._bad = torch.zeros(len(samples), dtype=torch.uint8).share_memory_()
+        self._index_of: dict[str, int] | None = None
+
+    @property
+    def num_skipped(self) -> int:
+        """Distinct files skipped so far: up front, and later by this process or any worker."""
+        return self._skipped_up_front + int(self._bad.sum())
+
+    def _mark_bad(self, i: int, path: Path, reason: str) -> None:
+        """Record sample ``i`` as unreadable (raises when ``strict``); once per file."""
+        if self._bad[i]:
+            return
+        self._record(path, reason)
+        self._bad[i] = 1
+
+    def mark_bad(self, path: str | Path, reason: str) -> None:
+        """Record a file of this dataset found unreadable elsewhere (e.g. by a decoder on the
+        device): warned and counted once, or ``ValueError`` when ``strict``."""
+        if self._index_of is None:
+            self._index_of = {str(p): i for i, (p, _) in enumerate(self.samples)}
+        i = self._index_of.get(str(path))
+        if i is None:
+            self._record(Path(path), reason)  # not one of ours: still warned about, not counted
+        else:
+            self._mark_bad(i, Path(path), reason)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -200,17 +229,16 @@ class FolderDataset(Dataset):
         idx %= n
         for step in range(n):
             i = (idx + step) % n
-            if i in self._bad:
+            if self._bad[i]:
                 continue
             path, label = self.samples[i]
             try:
                 item = self.load(path)
             except Exception as exc:  # any reader error means "this file is bad"
-                self._bad.add(i)
-                self._record(path, _reason(exc))
+                self._mark_bad(i, path, _reason(exc))
                 continue
             return (self.transform(item) if self.transform else item), label
-        raise ValueError(f"{self.what}: no readable file left under {self.root} ({len(self.skipped)} skipped)")
+        raise ValueError(f"{self.what}: no readable file left under {self.root} ({self.num_skipped} skipped)")
 
 
 def _reason(exc: BaseException) -> str:
@@ -235,3 +263,13 @@ def split_folder(
         if (base / name).is_dir():
             return base / name
     return base
+
+
+def num_skipped(dataset: object) -> int | None:
+    """Unreadable files a dataset has skipped: ``dataset.num_skipped`` (every process, see
+    :class:`FolderDataset`), else ``len(dataset.skipped)``, else None (nothing to skip)."""
+    count = getattr(dataset, "num_skipped", None)
+    if count is not None:
+        return int(count)
+    skipped = getattr(dataset, "skipped", None)
+    return None if skipped is None else len(skipped)

@@ -30,6 +30,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from maeflow.checkpoint import FORMAT_TAG
+from maeflow.data import num_skipped
 from maeflow.train import checkpoint as ckpt
 from maeflow.train import distributed as distr
 from maeflow.train.data import ShardedSampler, build_train_loader, sample_seed
@@ -592,8 +593,9 @@ class Trainer:
                                  "lr": lr, "samples_per_s": round(sps, 2), "skipped": self.skipped}  # fmt: skip
                         if grad_norm is not None:
                             entry["grad_norm"] = grad_norm
-                        if hasattr(self.dataset, "skipped"):  # unreadable files the dataset skipped
-                            entry["data_skipped"] = len(self.dataset.skipped)
+                        skipped = num_skipped(self.dataset)  # unreadable files the dataset skipped
+                        if skipped is not None:
+                            entry["data_skipped"] = skipped
                         metrics.write(entry, self.global_step)
                         self._log_attention_choices(metrics)
                         if bar is not None:

@@ -152,10 +152,8 @@ class ImageFolder(FolderDataset):
         a warning (replaced by another image of its batch), or a ``ValueError`` when ``strict``."""
         from maeflow_image.gpu_data import DeviceAugment, folder_pipeline
 
-        return folder_pipeline(self.samples, DeviceAugment(**self.recipe), on_bad=self._bad_on_device)
+        return folder_pipeline(self.samples, DeviceAugment(**self.recipe), on_bad=self.mark_bad)
 
-    def _bad_on_device(self, path: str, reason: str) -> None:
-        self._record(Path(path), reason)
 
 
 def image_folder(

@@ -1,11 +1,13 @@
 """Folder scanning and robust folder datasets (modality-agnostic: files hold a number as text)."""
 
+import importlib
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from maeflow.data import FolderDataset, scan_folder, split_folder
+from maeflow.data import FolderDataset, num_skipped, scan_folder, split_folder
 
 
 def write(path: Path, text: str = "1") -> Path:
@@ -88,6 +90,42 @@ def test_corrupt_file_found_late_is_replaced(classes):
         item = ds[0]
     assert item == (torch.tensor([2.0]), 0)  # the next readable file stands in
     assert len(ds.skipped) == 1 and ds[0] == item and len(ds.skipped) == 1  # recorded once
+    assert ds.num_skipped == 1
+
+
+@pytest.mark.parametrize("context, persistent", [("fork", False), ("spawn", True)])  # spawn once: it is slow
+def test_files_found_bad_in_workers_are_counted_in_the_main_process(classes, tmp_path, monkeypatch, context,
+                                                                   persistent):  # fmt: skip
+    write(classes / "apple" / "c.num", "garbage")
+    write(classes / "zebra" / "e.num", "also garbage")
+    # spawned workers import the loader by name: give them a module they can find
+    module = tmp_path / "modules" / "numbers_loader.py"
+    write(module, "import torch\n\ndef load(path):\n    return torch.tensor([float(path.read_text())])\n")
+    monkeypatch.syspath_prepend(str(module.parent))
+    loader_module = importlib.import_module("numbers_loader")
+    ds = FolderDataset(scan_folder(classes, [".num"]), load=loader_module.load, verify=False)
+    assert (len(ds), ds.num_skipped, num_skipped(ds)) == (4, 0, 0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=1, num_workers=2, multiprocessing_context=context,
+                                         persistent_workers=persistent)  # fmt: skip
+    for _ in range(2):  # fork: fresh workers each epoch; the bad files are counted once, not re-read
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the workers' own warnings
+            values = sorted(float(x) for x, _ in loader)
+        assert len(values) == 4 and set(values) <= {1.0, 2.0}  # readable files stand in for the bad ones
+    assert ds.skipped == [] and ds.num_skipped == 2 and num_skipped(ds) == 2  # seen by workers only
+    good = next(p for p, _ in ds.samples if p.name == "b.NUM")
+    with pytest.warns(RuntimeWarning, match="b.NUM"):
+        ds.mark_bad(good, "undecodable on the device")
+    assert ds.num_skipped == 3 and len(ds.skipped) == 1
+    ds.mark_bad(str(good), "again")  # the same file: counted once
+    assert ds.num_skipped == 3 and len(ds.skipped) == 1
+
+
+def test_num_skipped_of_other_datasets():
+    class Generated:
+        skipped = [("x", "bad")]
+
+    assert num_skipped(Generated()) == 1 and num_skipped(object()) is None
 
 
 def test_strict_raises_naming_the_file(classes):
