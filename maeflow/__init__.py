@@ -33,6 +33,7 @@ from maeflow.model import Decoder, Encoder, MaskedAutoencoder, gather_tokens
 from maeflow.nn import Attention, Block, FixedPosEmbed, attention, sincos_1d, sincos_2d, sincos_3d
 from maeflow.plugins import hookimpl, register, registry
 from maeflow.targets import IdentityNormalizer, MaskedMSELoss, PatchNormalizer
+from maeflow.vit_mae import ViTMAEConfig, build_vit_mae
 
 __version__ = "0.1.0"
 
@@ -56,9 +57,11 @@ __all__ = [
     "TargetNormalizer",
     "Tokenizer",
     "Tokens",
+    "ViTMAEConfig",
     "Visualizer",
     "apply_overrides",
     "attention",
+    "build_vit_mae",
     "check_noise",
     "check_ratio",
     "create_model",
