@@ -4,22 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maeflow import (
-    Decoder,
-    Encoder,
-    FixedPosEmbed,
-    MaskedAutoencoder,
-    preset,
-    registry,
-    sincos_2d,
-)
+from maeflow import MaskedAutoencoder, ViTMAEConfig, build_vit_mae, preset, registry, sincos_2d
 from maeflow_audio.attention import WindowedBlock
 from maeflow_audio.masking import TimeFrequencyMasker
 from maeflow_audio.tokenizer import SpectrogramTokenizer, to_tf
 
 
 @dataclass(frozen=True)
-class AudioMAEConfig:
+class AudioMAEConfig(ViTMAEConfig):
     """Defaults are Audio-MAE ViT-B/16 on 1024 × 128 AudioSet spectrograms: mask 0.8, decoder
     512 wide, 8 blocks, 16 heads, norm-pix targets.
 
@@ -28,30 +20,20 @@ class AudioMAEConfig:
     ``"global"`` or ``"local"`` (windows of ``decoder_window`` tokens over the (T', F') grid,
     every other block shifted by ``decoder_shift``; Audio-MAE's published decoder uses (4, 4)
     windows shifted by (2, 0)). ``masker`` is ``"random"`` or ``"time_freq"`` (whose ratios
-    default to values derived from ``mask_ratio``; see :class:`TimeFrequencyMasker`).
+    default to values derived from ``mask_ratio``; see :class:`TimeFrequencyMasker`). The ViT
+    fields not re-declared here keep :class:`maeflow.ViTMAEConfig`'s defaults.
     """
 
     input_size: int | tuple[int, int] = (1024, 128)
     sample_rate: int = 16000
     patch_size: int = 16
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = True
-    norm_eps: float = 1e-6
-    decoder_embed_dim: int = 512
-    decoder_depth: int = 8
-    decoder_num_heads: int = 16
     decoder_attention: str = "global"
     decoder_window: tuple[int, int] = (4, 4)
     decoder_shift: tuple[int, int] = (2, 0)
     mask_ratio: float = 0.8
-    masker: str = "random"
     mask_time_ratio: float | None = None
     mask_freq_ratio: float | None = None
     norm_pix_loss: bool = True
-    attention: str = "auto"
 
 
 def _decoder_blocks(cfg: AudioMAEConfig, grid: tuple[int, int]):
@@ -81,33 +63,11 @@ def _masker(cfg: AudioMAEConfig):
 def build_audio_mae(cfg: AudioMAEConfig) -> MaskedAutoencoder:
     tokenizer = SpectrogramTokenizer(to_tf(cfg.input_size), cfg.patch_size, cfg.embed_dim)
     grid = tokenizer.grid  # (T', F')
-    encoder = Encoder(
-        cfg.embed_dim, cfg.depth, cfg.num_heads,
-        pos_embed=FixedPosEmbed(sincos_2d(cfg.embed_dim, grid)),
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        cls_token=True, attention=cfg.attention,
-    )  # fmt: skip
-    decoder = Decoder(
-        cfg.embed_dim, cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
-        out_dim=tokenizer.target_dim,
-        pos_embed=FixedPosEmbed(sincos_2d(cfg.decoder_embed_dim, grid)),
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        num_prefix_tokens=1, attention=cfg.attention, block_factory=_decoder_blocks(cfg, grid),
-    )  # fmt: skip
     normalizer = registry("target_normalizer").get("patch_norm" if cfg.norm_pix_loss else "identity")()
-    model = MaskedAutoencoder(
-        tokenizer,
-        masker=_masker(cfg),
-        encoder=encoder,
-        decoder=decoder,
-        target_normalizer=normalizer,
-        loss=registry("loss").get("mse")(),
-        mask_ratio=cfg.mask_ratio,
-        modality="audio",
-    )
-    model.init_weights("xavier")
-    model.config = cfg
-    return model
+    return build_vit_mae(
+        cfg, tokenizer, modality="audio", cls_token=True, pos_table=lambda dim: sincos_2d(dim, grid),
+        decoder_block_factory=_decoder_blocks(cfg, grid), masker=_masker(cfg), target_normalizer=normalizer,
+    )  # fmt: skip
 
 
 def _preset(**defaults):

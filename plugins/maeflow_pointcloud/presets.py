@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maeflow import Decoder, Encoder, MaskedAutoencoder, preset, registry
+from maeflow import MaskedAutoencoder, ViTMAEConfig, build_vit_mae, preset, registry
 from maeflow_pointcloud.tokenizer import CenterPosEmbed, PointGroupTokenizer
 
 
 @dataclass(frozen=True)
-class PointMAEConfig:
+class PointMAEConfig(ViTMAEConfig):
     """Defaults are Point-MAE's ShapeNet-55 pretraining model: 1024 points in 64 groups of 32,
     a 384-wide 12-block encoder with 6 heads, a 384-wide 4-block decoder with 6 heads, 60%
     random masking (38 masked, 26 visible), Chamfer-L2, qkv without bias, LayerNorm eps 1e-5,
-    stochastic depth 0.1 (rising linearly over the blocks of the encoder and of the decoder)."""
+    stochastic depth 0.1 (rising linearly over the blocks of the encoder and of the decoder).
+    ``masker``: ``"random"`` or ``"point_block"``. The ViT fields not re-declared here keep
+    :class:`maeflow.ViTMAEConfig`'s defaults."""
 
     num_points: int = 1024
     num_groups: int = 64
@@ -34,7 +36,6 @@ class PointMAEConfig:
     embed_dim: int = 384
     depth: int = 12
     num_heads: int = 6
-    mlp_ratio: float = 4.0
     qkv_bias: bool = False
     norm_eps: float = 1e-5
     pos_hidden: int = 128
@@ -42,11 +43,9 @@ class PointMAEConfig:
     decoder_depth: int = 4
     decoder_num_heads: int = 6
     mask_ratio: float = 0.6
-    masker: str = "random"  # or "point_block"
     mask_rounding: str = "mask"  # int(ratio · G) masked, as Point-MAE
     loss: str = "chamfer_l2"
     init: str = "trunc_normal"
-    attention: str = "auto"
     drop_path_rate: float = 0.1  # stochastic depth in encoder and decoder, ramped 0 → 0.1 over each stack
 
 
@@ -55,34 +54,15 @@ def build_point_mae(cfg: PointMAEConfig) -> MaskedAutoencoder:
         cfg.num_groups, cfg.group_size, cfg.embed_dim, cfg.num_points, cfg.point_features,
         cfg.fps_start, cfg.normalize_input, tuple(cfg.pointnet_widths),
     )  # fmt: skip
-    encoder = Encoder(
-        cfg.embed_dim, cfg.depth, cfg.num_heads,
-        pos_embed=CenterPosEmbed(cfg.embed_dim, cfg.pos_hidden),
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        cls_token=False, pos_every_block=True, attention=cfg.attention, drop_path_rate=cfg.drop_path_rate,
-    )  # fmt: skip
-    decoder = Decoder(
-        cfg.embed_dim, cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
-        out_dim=tokenizer.target_dim,
-        pos_embed=CenterPosEmbed(cfg.decoder_embed_dim, cfg.pos_hidden),
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        num_prefix_tokens=0, pos_every_block=True, attention=cfg.attention, drop_path_rate=cfg.drop_path_rate,
+    return build_vit_mae(
+        cfg, tokenizer, modality="pointcloud", cls_token=False, pos_every_block=True,
+        pos_embed=lambda dim: CenterPosEmbed(dim, cfg.pos_hidden), drop_path_rate=cfg.drop_path_rate,
         # Point-MAE feeds the encoder output to the decoder directly when the widths match
         project_latent=cfg.decoder_embed_dim != cfg.embed_dim,
-    )  # fmt: skip
-    model = MaskedAutoencoder(
-        tokenizer,
         masker=registry("masker").get(cfg.masker)(rounding=cfg.mask_rounding),
-        encoder=encoder,
-        decoder=decoder,
         target_normalizer=registry("target_normalizer").get("identity")(),
-        loss=registry("loss").get(cfg.loss)(),
-        mask_ratio=cfg.mask_ratio,
-        modality="pointcloud",
-    )
-    model.init_weights(cfg.init)
-    model.config = cfg
-    return model
+        loss=registry("loss").get(cfg.loss)(), init=cfg.init,
+    )  # fmt: skip
 
 
 def _preset(**defaults):

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
-
-from maeflow import Decoder, Encoder, FixedPosEmbed, MaskedAutoencoder, preset, registry
+from maeflow import MaskedAutoencoder, ViTMAEConfig, build_vit_mae, preset, registry
 from maeflow_video.targets import ChannelPatchNormalizer
 from maeflow_video.tokenizer import TubeletTokenizer, video_pos_table
 
 
 @dataclass(frozen=True)
-class VideoMAEConfig:
+class VideoMAEConfig(ViTMAEConfig):
     """Defaults are VideoMAE ViT-B at 16×224², tubelet 2×16×16, tube masking at 0.9, decoder
     384 wide with 4 blocks and 6 heads, no cls token, per-channel tubelet-normalized targets.
 
@@ -21,7 +19,8 @@ class VideoMAEConfig:
     weights were trained with — the published-model presets below use it).
     ``masker``: ``"tube"`` or ``"random_spacetime"``. ``target_norm``: ``"channel_patch_norm"``
     (VideoMAE), ``"patch_norm"`` (image MAE, over all t·p·p·C values) or ``"identity"``.
-    ``decoder_embed_bias``: VideoMAE's encoder-to-decoder projection has no bias.
+    ``decoder_embed_bias``: VideoMAE's encoder-to-decoder projection has no bias. The ViT
+    fields not re-declared here keep :class:`maeflow.ViTMAEConfig`'s defaults.
     """
 
     num_frames: int = 16
@@ -29,12 +28,6 @@ class VideoMAEConfig:
     tubelet_size: int = 2
     patch_size: int = 16
     in_chans: int = 3
-    embed_dim: int = 768
-    depth: int = 12
-    num_heads: int = 12
-    mlp_ratio: float = 4.0
-    qkv_bias: bool = True
-    norm_eps: float = 1e-6
     cls_token: bool = False
     decoder_embed_dim: int = 384
     decoder_depth: int = 4
@@ -44,7 +37,6 @@ class VideoMAEConfig:
     masker: str = "tube"
     target_norm: str = "channel_patch_norm"
     pos_embed: str = "sincos_3d"
-    attention: str = "auto"
 
 
 def _normalizer(cfg: VideoMAEConfig):
@@ -63,34 +55,11 @@ def build_video_mae(cfg: VideoMAEConfig) -> MaskedAutoencoder:
     # holds the same function with the k part at zero: a k bias adds q·b_k to every score of a
     # query's row, softmax is invariant to that shift, so the k bias changes nothing and its
     # gradient is zero. Checkpoints load q_bias/v_bias with zeros for k (see formats.py).
-    encoder = Encoder(
-        cfg.embed_dim, cfg.depth, cfg.num_heads,
-        pos_embed=FixedPosEmbed(video_pos_table(cfg.pos_embed, cfg.embed_dim, layout)),
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        cls_token=cfg.cls_token, attention=cfg.attention,
+    return build_vit_mae(
+        cfg, tokenizer, modality="video", cls_token=cfg.cls_token,
+        pos_table=lambda dim: video_pos_table(cfg.pos_embed, dim, layout),
+        target_normalizer=_normalizer(cfg), decoder_embed_bias=cfg.decoder_embed_bias,
     )  # fmt: skip
-    decoder = Decoder(
-        cfg.embed_dim, cfg.decoder_embed_dim, cfg.decoder_depth, cfg.decoder_num_heads,
-        out_dim=tokenizer.target_dim,
-        pos_embed=FixedPosEmbed(video_pos_table(cfg.pos_embed, cfg.decoder_embed_dim, layout)),
-        mlp_ratio=cfg.mlp_ratio, qkv_bias=cfg.qkv_bias, norm_eps=cfg.norm_eps,
-        num_prefix_tokens=1 if cfg.cls_token else 0, attention=cfg.attention,
-    )  # fmt: skip
-    if not cfg.decoder_embed_bias:
-        decoder.embed = nn.Linear(cfg.embed_dim, cfg.decoder_embed_dim, bias=False)
-    model = MaskedAutoencoder(
-        tokenizer,
-        masker=registry("masker").get(cfg.masker)(),
-        encoder=encoder,
-        decoder=decoder,
-        target_normalizer=_normalizer(cfg),
-        loss=registry("loss").get("mse")(),
-        mask_ratio=cfg.mask_ratio,
-        modality="video",
-    )
-    model.init_weights("xavier")
-    model.config = cfg
-    return model
 
 
 def _preset(**defaults):
