@@ -69,6 +69,11 @@ def _preset(**defaults):
 # the published models use VideoMAE's 1-D table, so that its checkpoints load as trained
 _PUBLISHED = dict(pos_embed="sincos_1d")
 
+_TEST = dict(
+    num_frames=8, img_size=32, patch_size=8, embed_dim=32, depth=2, num_heads=2,
+    decoder_embed_dim=32, decoder_depth=1, decoder_num_heads=2,
+)  # fmt: skip
+
 PRESETS = {
     "videomae_vit_small_patch16": _preset(
         embed_dim=384, depth=12, num_heads=6, decoder_embed_dim=192, decoder_num_heads=3, **_PUBLISHED
@@ -81,29 +86,10 @@ PRESETS = {
         embed_dim=1280, depth=32, num_heads=16, decoder_embed_dim=640, decoder_num_heads=8, **_PUBLISHED
     ),
     # for tests: 8 frames of 32², tubelets 2×8×8 → 4×4×4 = 64 tokens, two blocks
-    "videomae_vit_test": _preset(
-        num_frames=8,
-        img_size=32,
-        patch_size=8,
-        embed_dim=32,
-        depth=2,
-        num_heads=2,
-        decoder_embed_dim=32,
-        decoder_depth=1,
-        decoder_num_heads=2,
-        **_PUBLISHED,
-    ),  # fmt: skip
+    "videomae_vit_test": _preset(**_TEST, **_PUBLISHED),
     # the spatiotemporal-MAE variant: random masking over space-time, image-MAE targets, 3-D positions
     "videomae_vit_spacetime_test": _preset(
-        num_frames=8,
-        img_size=32,
-        patch_size=8,
-        embed_dim=32,
-        depth=2,
-        num_heads=2,
-        decoder_embed_dim=32,
-        decoder_depth=1,
-        decoder_num_heads=2,
+        **_TEST,
         decoder_embed_bias=True,
         masker="random_spacetime",
         target_norm="patch_norm",
