@@ -64,6 +64,20 @@ def test_demo_prints_both_probe_rows(tmp_path, capsys):
     assert (out / "reconstruction.png").is_file() and (out / "checkpoints" / "last.pt").is_file()
 
 
+def test_demo_verdict_names_each_evaluation():
+    from maeflow.cli.demo import comparison_verdict
+
+    probes = {"knn_top1": 80.0, "random_knn_top1": 70.0, "linear_top1": 90.0, "random_linear_top1": 85.0}
+    assert comparison_verdict(probes) == "pretraining beats random initialization on kNN and linear probe"
+    video = {**probes, "knn_top1": 20.0, "finetune_top1": 76.4, "random_finetune_top1": 33.8}
+    assert comparison_verdict(video) == (
+        "pretraining beats random initialization on linear probe and fine-tuning, not on kNN"
+    )
+    lost = {"knn_top1": 1.0, "random_knn_top1": 2.0, "linear_top1": 1.0, "random_linear_top1": 1.0}
+    assert comparison_verdict(lost).startswith("pretraining did NOT beat random initialization (kNN and linear probe)")
+    assert comparison_verdict({"knn_top1": 50.0}) is None  # no random twin: nothing to compare
+
+
 @pytest.mark.filterwarnings("ignore:image_folder")
 def test_corrupt_image_is_skipped_and_counted_in_the_log(tiny_config, tmp_path, capsys):
     from PIL import Image
