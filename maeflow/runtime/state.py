@@ -1,4 +1,4 @@
-"""Trainer checkpoints: maeflow's model payload plus everything needed to resume exactly.
+"""Trainer-state checkpoint IO: maeflow's model payload plus everything needed to resume exactly.
 
 A checkpoint is a dict of tensors and primitives only (``torch.load(weights_only=True)``
 reads it, and so do :func:`maeflow.load_checkpoint` / :func:`maeflow.model_from_checkpoint`)::
@@ -145,3 +145,39 @@ def find_resumable(directory: str | os.PathLike) -> tuple[Path, dict[str, Any]] 
             return path, state
         log.warning("skipping %s: no trainer state inside (a model-only file)", path)
     return None
+
+
+def resume_source(how: str, directory: str | os.PathLike) -> tuple[Path, dict[str, Any]] | None:
+    """What ``run.resume`` names: ``never`` → None; ``auto`` → the newest resumable checkpoint in
+    ``directory`` (None when there is none); else that file, which must hold trainer state."""
+    if how == "never":
+        return None
+    if how == "auto":
+        return find_resumable(directory)
+    path = Path(how)
+    state = read_checkpoint(path)
+    if "progress" not in state or "optimizer" not in state:
+        raise ValueError(f"{path} holds no trainer state (optimizer, progress); it cannot be resumed. "
+                         "To start from its weights, load them into the model instead")  # fmt: skip
+    return path, state
+
+
+def capture(strategy, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """The full model and optimizer states and every process's RNG states (collective: call on
+    every rank; ``strategy`` is a :class:`maeflow.runtime.Strategy`)."""
+    return {
+        "version": VERSION,
+        "model": strategy.model_state(model),
+        "optimizer": strategy.optimizer_state(model, optimizer),
+        "rng": strategy.gather_object(rng_state()),
+    }
+
+
+def restore(strategy, model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Load what :func:`capture` saved; RNG states only when the process count is the same."""
+    strategy.load_state(model, optimizer, state["model"], state["optimizer"])
+    rng, world = state.get("rng") or [], strategy.world_size
+    if len(rng) == world:
+        set_rng_state(rng[strategy.dist.rank])
+    elif rng:
+        log.warning("checkpoint has RNG states of %d processes, this run has %d; RNG not restored", len(rng), world)

@@ -6,17 +6,16 @@ items — and the validated config sections ``train``, ``data``, ``run`` and ``e
 (:mod:`maeflow.config`) as they are; it never reads argv or config files.
 :func:`maeflow.train.build_trainer` turns a config into these objects.
 
-One optimizer step consumes ``accum_iter`` micro-batches of ``data.batch_size`` samples (summed
-over processes), i.e. an effective batch of ``batch_size · accum_iter``; the peak learning rate
-is ``base_lr · effective_batch / 256`` unless ``lr`` is given. Each sample's augmentation and
-mask are seeded from ``(seed, epoch, position)`` by the loader (:class:`maeflow.data.SeededItems`),
-so a run repeats exactly across worker counts, process counts and resumes.
+Reading order: ``_setup`` composes the runtime (device, strategy, precision, optimizer, loader;
+step sizes from :mod:`maeflow.train.plan`), ``fit`` runs epochs, ``_run_epoch`` runs
+:func:`maeflow.runtime.pretrain_step` per optimizer step. Each sample's augmentation and mask are
+seeded from ``(seed, epoch, position)`` by the loader (:class:`maeflow.data.SeededItems`), so a
+run repeats exactly across worker counts, process counts and resumes.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import signal
 import threading
 import time
@@ -44,6 +43,7 @@ from maeflow.runtime import (
 from maeflow.runtime import state as ckpt
 from maeflow.runtime.device import set_threads
 from maeflow.train.logger import MetricsLogger
+from maeflow.train.plan import plan_steps
 from maeflow.train.reports import AttentionLog, reconstruction_figure, run_evaluator
 
 log = logging.getLogger(__name__)
@@ -66,24 +66,6 @@ class TrainResult:
     interrupted: str | None = None  # "SIGTERM", "SIGINT" or "request" when stopped early
     skipped_steps: int = 0
     reconstruction: Path | None = None
-
-
-def batching(train: TrainConfig, batch_size: int, world: int) -> tuple[int, int]:
-    """``(accum_iter, per-process micro-batch)``; clear errors for sizes that do not fit."""
-    if batch_size % world:
-        raise ValueError(
-            f"data.batch_size={batch_size} is not divisible by the {world} processes; "
-            f"data.batch_size is the batch per micro-step summed over processes, so use a multiple of {world}"
-        )
-    accum = train.accum_iter or 1
-    if train.effective_batch_size is not None:
-        if train.effective_batch_size % batch_size:
-            raise ValueError(
-                f"train.effective_batch_size={train.effective_batch_size} is not a multiple of "
-                f"data.batch_size={batch_size}; gradient accumulation needs whole micro-batches"
-            )
-        accum = train.effective_batch_size // batch_size
-    return accum, batch_size // world
 
 
 def compile_stacks(model: nn.Module) -> None:
@@ -146,20 +128,14 @@ class Trainer:
     # ------------------------------------------------------------------ setup
 
     def _setup(self) -> None:
-        t, run = self.train, self.run
+        t, d, run = self.train, self.data, self.run
         set_threads(run.threads)
         self.strategy = Strategy.from_env(t.distributed, resolve_device(run.device))
         self.device = self.strategy.device
         self.precision = Precision(t.precision, self.device)
-        self.accum, self.local_batch = batching(t, self.data.batch_size, self.strategy.world_size)
-        self.eff_batch = self.data.batch_size * self.accum
-        n = self._dataset_length()
-        self.peak_lr = t.lr if t.lr is not None else t.base_lr * self.eff_batch / 256
-        self.sampler = ShardedSampler(n, self.eff_batch, self.strategy.world_size, self.strategy.dist.rank,
-                                      shuffle=self.data.shuffle, seed=run.seed)  # fmt: skip
-        self.steps_per_epoch = self.sampler.steps_per_epoch
-        self.total_steps = min(t.epochs * self.steps_per_epoch, t.max_steps or math.inf)
-        warmup = min(self.total_steps, round(t.warmup_epochs * self.steps_per_epoch))
+        self.plan = p = plan_steps(t, d.batch_size, self.strategy.world_size, self.dataset)
+        self.sampler = ShardedSampler(len(self.dataset), p.eff_batch, self.strategy.world_size,
+                                      self.strategy.dist.rank, shuffle=d.shuffle, seed=run.seed)  # fmt: skip
         raw = self.model
         if t.attention is not None:
             from maeflow.nn import set_attention_backend
@@ -170,53 +146,27 @@ class Trainer:
         if t.compile:
             compile_stacks(raw)
         self.wrapped = self.strategy.wrap(raw)  # FSDP2: the optimizer must see the sharded parameters
-        self.optimizer = build_optimizer(raw, self.peak_lr, t.weight_decay, tuple(t.betas), t.eps,
-                                         fused=t.fused_optimizer)  # fmt: skip
-        self.scheduler = WarmupCosine(self.optimizer, self.peak_lr, self.total_steps, warmup, t.min_lr)
-        d = self.data
-        self.loader = build_dataloader(self.dataset, self.local_batch, num_workers=d.num_workers,
+        self.optimizer = build_optimizer(raw, p.peak_lr, t.weight_decay, tuple(t.betas), t.eps, fused=t.fused_optimizer)
+        self.scheduler = WarmupCosine(self.optimizer, p.peak_lr, p.total_steps, p.warmup_steps, t.min_lr)
+        self.loader = build_dataloader(self.dataset, p.local_batch, num_workers=d.num_workers,
                                        pin_memory=d.pin_memory, persistent_workers=d.persistent_workers,
                                        drop_last=True, sampler=self.sampler, seed=run.seed,
                                        prefetch_factor=d.prefetch_factor, device=self.device,
                                        device_pipeline=d.device_pipeline, verbose=self.strategy.is_main)  # fmt: skip
         self.attention_log = AttentionLog()
 
-    def _dataset_length(self) -> int:
-        try:
-            n = len(self.dataset)
-        except TypeError:
-            raise ValueError("the training dataset must have a length (a map-style dataset)") from None
-        if n == 0:
-            raise ValueError("the training dataset is empty: no samples to train on")
-        if n < self.eff_batch:
-            raise ValueError(
-                f"the training dataset has {n} samples, fewer than one effective batch of {self.eff_batch} "
-                "(data.batch_size × accumulation); lower the batch size"
-            )
-        return n
-
     # ------------------------------------------------------------------ state
 
     def _state(self, epoch: int, step_in_epoch: int) -> dict[str, Any]:
         """The full checkpoint (collective under FSDP and for RNG states: call on every rank)."""
-        s = self.strategy
-        return {
-            "format": FORMAT_TAG,
-            "model_name": getattr(self.model, "model_name", None),
-            "model_args": dict(getattr(self.model, "model_args", {})),
-            "model": s.model_state(self.wrapped),
-            "version": ckpt.VERSION,
-            "optimizer": s.optimizer_state(self.wrapped, self.optimizer),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.precision.scaler.state_dict(),
-            "rng": s.gather_object(ckpt.rng_state()),
-            "progress": {
-                "epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
-                "effective_batch_size": self.eff_batch, "world_size": s.world_size,
-                "skipped_steps": self.skipped, "seed": self.run.seed,
-            },
-            "config": self.config or {},
-        }  # fmt: skip
+        progress = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
+                    "effective_batch_size": self.plan.eff_batch, "world_size": self.strategy.world_size,
+                    "skipped_steps": self.skipped, "seed": self.run.seed}  # fmt: skip
+        return {"format": FORMAT_TAG, "model_name": getattr(self.model, "model_name", None),
+                "model_args": dict(getattr(self.model, "model_args", {})),
+                **ckpt.capture(self.strategy, self.wrapped, self.optimizer),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.precision.scaler.state_dict(),
+                "progress": progress, "config": self.config or {}}  # fmt: skip
 
     def save(self, epoch: int, step_in_epoch: int) -> Path | None:
         """Write a checkpoint (rank 0 writes; every rank must call). Returns its path on rank 0."""
@@ -231,33 +181,18 @@ class Trainer:
 
     def _resume(self) -> tuple[int, int]:
         """Restore from ``run.resume``; returns ``(epoch, step_in_epoch)`` to start at."""
-        how = self.run.resume
-        if how == "never":
+        found = ckpt.resume_source(self.run.resume, self.ckpt_dir)
+        if found is None:
             return 0, 0
-        if how == "auto":
-            found = ckpt.find_resumable(self.ckpt_dir)
-            if found is None:
-                return 0, 0
-            path, state = found
-        else:
-            path = Path(how)
-            state = ckpt.read_checkpoint(path)
-            if "progress" not in state or "optimizer" not in state:
-                raise ValueError(f"{path} holds no trainer state (optimizer, progress); it cannot be resumed. "
-                                 "To start from its weights, load them into the model instead")  # fmt: skip
-        prog, world = state["progress"], self.strategy.world_size
-        if prog.get("effective_batch_size") != self.eff_batch and prog.get("step_in_epoch", 0):
+        path, state = found
+        prog = state["progress"]
+        if prog.get("effective_batch_size") != self.plan.eff_batch and prog.get("step_in_epoch", 0):
             log.warning("resuming mid-epoch with effective batch %s (checkpoint: %s): the data position is "
-                        "approximate", self.eff_batch, prog.get("effective_batch_size"))  # fmt: skip
-        self.strategy.load_state(self.wrapped, self.optimizer, state["model"], state["optimizer"])
+                        "approximate", self.plan.eff_batch, prog.get("effective_batch_size"))  # fmt: skip
+        ckpt.restore(self.strategy, self.wrapped, self.optimizer, state)
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.precision.scaler.load_state_dict(state["scaler"])
-        rng = state.get("rng") or []
-        if len(rng) == world:
-            ckpt.set_rng_state(rng[self.strategy.dist.rank])
-        elif rng:
-            log.warning("checkpoint has RNG states of %d processes, this run has %d; RNG not restored", len(rng), world)
         self.global_step = int(prog["global_step"])
         self.skipped = int(prog.get("skipped_steps", 0))
         self._saved_step = self.global_step
@@ -283,7 +218,7 @@ class Trainer:
     def _micro_batches(self, batches: Iterator, epoch: int) -> Iterator[tuple[torch.Tensor, Any]]:
         """``(inputs, mask_seeds)`` for one step: each sample's own seed from the loader, or
         (``mask_seed: batch``) one seed per micro-batch of this process."""
-        for micro in range(self.accum):
+        for micro in range(self.plan.accum):
             inputs, _labels, _positions, seeds = next(batches)
             if not self.seeded_masks:
                 seeds = None
@@ -310,12 +245,12 @@ class Trainer:
         """Steps of ``epoch`` from ``step_in_epoch`` until its end, ``max_steps`` or a stop;
         returns the step in epoch reached."""
         self.sampler.set_epoch(epoch)
-        self.sampler.set_start(step_in_epoch * self.accum * self.local_batch)
+        self.sampler.set_start(step_in_epoch * self.plan.accum * self.plan.local_batch)
         batches = iter(self.loader)
-        while step_in_epoch < self.steps_per_epoch and self.global_step < self.total_steps:
+        while step_in_epoch < self.plan.steps_per_epoch and self.global_step < self.plan.total_steps:
             lr = self.scheduler.apply()
             out = pretrain_step(self.wrapped, self.optimizer, self._micro_batches(batches, epoch), self.precision,
-                                accum=self.accum, strategy=self.strategy, clip_grad=self.train.clip_grad,
+                                accum=self.plan.accum, strategy=self.strategy, clip_grad=self.train.clip_grad,
                                 stop=self._stop is not None)  # fmt: skip
             if out.finite:
                 self.last_loss = out.loss
@@ -334,7 +269,7 @@ class Trainer:
 
     def _report_step(self, out, epoch: int, step_in_epoch: int, lr: float) -> None:
         """Callbacks every step; a ``train`` record (mean loss of the window) every ``log_every``."""
-        record = {"step": self.global_step, "epoch": epoch + step_in_epoch / self.steps_per_epoch,
+        record = {"step": self.global_step, "epoch": epoch + step_in_epoch / self.plan.steps_per_epoch,
                   "loss": out.loss, "lr": lr, "skipped": self.skipped}  # fmt: skip
         for cb in self.callbacks:
             cb(self, record)
@@ -343,11 +278,11 @@ class Trainer:
             self._window[1] += 1
         if self.bar is not None:
             self.bar.update(1)
-        if self.global_step % self.train.log_every and step_in_epoch != self.steps_per_epoch:
+        if self.global_step % self.train.log_every and step_in_epoch != self.plan.steps_per_epoch:
             return
         total, steps, since = self._window
         now = time.perf_counter()
-        sps = max(steps, 1) * self.eff_batch / max(now - since, 1e-9)
+        sps = max(steps, 1) * self.plan.eff_batch / max(now - since, 1e-9)
         entry = {"type": "train", "step": self.global_step, "epoch": round(record["epoch"], 4),
                  "loss": total / steps if steps else float("nan"), "lr": lr, "samples_per_s": round(sps, 2),
                  "skipped": self.skipped}  # fmt: skip
@@ -373,15 +308,15 @@ class Trainer:
             log.info(
                 "training %s: %d steps (%d per epoch), effective batch %d = %d × %d processes × %d accumulation, "
                 "peak lr %.3g, %s on %s", getattr(self.model, "model_name", type(self.model).__name__),
-                self.total_steps, self.steps_per_epoch, self.eff_batch, self.local_batch,
-                self.strategy.world_size, self.accum, self.peak_lr, self.precision.name, self.device,
+                self.plan.total_steps, self.plan.steps_per_epoch, self.plan.eff_batch, self.plan.local_batch,
+                self.strategy.world_size, self.plan.accum, self.plan.peak_lr, self.precision.name, self.device,
             )  # fmt: skip
         self.metrics = MetricsLogger(self.output_dir, enabled=main, tensorboard=self.train.tensorboard)
         self.bar = None
         if main and self.train.progress:
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=self.total_steps, initial=self.global_step, unit="step", dynamic_ncols=True)
+            self.bar = tqdm(total=self.plan.total_steps, initial=self.global_step, unit="step", dynamic_ncols=True)
 
     def fit(self) -> TrainResult:
         """Train to the end (or until stopped); returns a :class:`TrainResult`."""
@@ -395,9 +330,9 @@ class Trainer:
         try:
             self.model.train()
             self._window = [0.0, 0, time.perf_counter()]
-            while epoch < t.epochs and self.global_step < self.total_steps and self._stop is None:
+            while epoch < t.epochs and self.global_step < self.plan.total_steps and self._stop is None:
                 step_in_epoch = self._run_epoch(epoch, step_in_epoch)
-                if self._stop is not None or step_in_epoch < self.steps_per_epoch:  # stopped, or max_steps
+                if self._stop is not None or step_in_epoch < self.plan.steps_per_epoch:  # stopped, or max_steps
                     break
                 epoch, step_in_epoch = epoch + 1, 0
                 if t.ckpt_every_epochs and epoch % t.ckpt_every_epochs == 0 and self._saved_step != self.global_step:

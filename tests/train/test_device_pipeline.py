@@ -7,9 +7,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from maeflow.config import load_config
-from maeflow.data import DeviceBatches, DevicePipeline
+from maeflow.data import DeviceBatches, DevicePipeline, ShardedSampler, build_dataloader
 from maeflow.train import Trainer
-from maeflow.data import ShardedSampler, build_dataloader
 
 from .helpers import NoisyImages, run, settings, tiny_model
 

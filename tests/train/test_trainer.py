@@ -7,9 +7,9 @@ import torch
 from torch.utils.data import TensorDataset
 
 import maeflow
-from maeflow.train import NonFiniteLossError, Trainer
 from maeflow.runtime.state import list_checkpoints, read_checkpoint
-from maeflow.train.trainer import batching
+from maeflow.train import NonFiniteLossError, Trainer
+from maeflow.train.plan import batching
 
 from .helpers import NoisyImages, run, settings, tiny_model
 
@@ -39,8 +39,8 @@ def test_effective_batch_size_sets_accumulation_and_lr(tmp_path):
     t = Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, batch_size=4, effective_batch_size=16,
                                                         base_lr=1.6e-3))  # fmt: skip
     t._setup()
-    assert (t.accum, t.eff_batch, t.steps_per_epoch) == (4, 16, 1)
-    assert t.peak_lr == pytest.approx(1.6e-3 * 16 / 256)
+    assert (t.plan.accum, t.plan.eff_batch, t.plan.steps_per_epoch) == (4, 16, 1)
+    assert t.plan.peak_lr == pytest.approx(1.6e-3 * 16 / 256)
     with pytest.raises(ValueError, match="not a multiple of data.batch_size=4"):
         Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, batch_size=4, effective_batch_size=10))._setup()
 
