@@ -19,7 +19,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from maeflow.bench.config import BenchEntry, DataSpec
-from maeflow.bench.subjects import SUBJECTS
+from maeflow.bench.subjects import subject_class
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ RESULT_FIELDS: tuple[str, ...] = (
     "flops_per_sample", "step_time_ms", "samples_per_s", "tokens_per_s", "tflops", "peak_mem_mb", "peak_mem_kind",
     "final_loss", "baseline_loss", "baseline_kind", "baselines", "probe", "vs_hf", "vs_hf_peak_mem", "wall_s",
 )  # fmt: skip
+
+
+NO_PEER = "n/a: no matching peer entry"
 
 
 def _cpu_sdpa_flop(query, key, value, *args, out_shape=None, **kwargs) -> int:
@@ -180,7 +183,7 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
         torch.set_num_threads(threads)
     device = resolve_device(device_name)
     torch.manual_seed(entry.seed)
-    subject = SUBJECTS[entry.kind](entry.preset, dict(entry.args), entry.attention)
+    subject = subject_class(entry.kind)(entry.preset, dict(entry.args), entry.attention)
     module = subject.module.to(device)
     params = sum(p.numel() for p in module.parameters() if p.requires_grad)  # fixed tables excluded
     gen = torch.Generator().manual_seed(entry.seed)
@@ -283,8 +286,8 @@ def run_entry(entry: BenchEntry, device_name: str = "auto", threads: int | None 
         "baseline_kind": baseline_kind,
         "baselines": baseline_means,
         "probe": probe,
-        "vs_hf": "n/a: no matching hf_vitmae entry",
-        "vs_hf_peak_mem": "n/a: no matching hf_vitmae entry",
+        "vs_hf": NO_PEER,
+        "vs_hf_peak_mem": NO_PEER,
         "wall_s": time.perf_counter() - started,
     }
 
