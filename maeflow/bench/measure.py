@@ -138,14 +138,11 @@ PROBE_METRICS = ("knn_top1", "linear_top1")
 
 
 def _probe_datasets(spec: DataSpec, model) -> tuple[Any, Any]:
-    """The labelled train/test splits, without augmentation (the probes' convention)."""
-    from maeflow.data import build_dataset, builder_options
-    from maeflow.plugins import registry
+    """The labelled train/test splits, without augmentation (the probes' rule, :func:`probe_options`)."""
+    from maeflow.data import build_dataset
+    from maeflow.eval.probe import probe_options
 
-    options = dict(spec.options)
-    accepted = builder_options(registry("dataset").get(spec.dataset))
-    if accepted is None or "augment" in accepted:
-        options["augment"] = False
+    options = probe_options(spec.dataset, spec.options)
     return (build_dataset(spec.dataset, "train", model=model, **options),
             build_dataset(spec.dataset, "test", model=model, **options))  # fmt: skip
 
