@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -53,13 +54,22 @@ def draw_noise(
     shape: tuple[int, ...],
     device: torch.device,
     noise: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | Sequence[torch.Generator] | None = None,
 ) -> torch.Tensor:
     """The noise a masker ranks: ``noise`` checked against ``shape`` if given, else ``U[0, 1)``
     drawn from ``generator`` on the generator's own device (so a CPU generator gives the same
-    masks for CPU and GPU runs), returned on ``device``."""
+    masks for CPU and GPU runs), returned on ``device``.
+
+    ``generator`` may be a sequence of one generator per sample: row ``i`` (shape ``shape[1:]``)
+    is then drawn from generator ``i``, so a sample's mask does not depend on the rest of its
+    batch (the trainer seeds each sample by its position in the epoch)."""
     if noise is not None:
         return check_noise(noise, shape).to(device)
+    if isinstance(generator, Sequence):
+        if len(generator) != shape[0]:
+            raise ValueError(f"got {len(generator)} generators for a batch of {shape[0]}")
+        rows = [torch.rand((1, *shape[1:]), generator=g, device=g.device).to(device) for g in generator]
+        return torch.cat(rows)
     draw_on = generator.device if generator is not None else device
     return torch.rand(shape, generator=generator, device=draw_on).to(device)
 
@@ -79,7 +89,7 @@ class RandomMasker:
         tokens: Tokens,
         ratio: float,
         noise: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> MaskInfo:
         B, L = tokens.embeddings.shape[:2]
         keep = num_visible(L, ratio, self.rounding)

@@ -7,7 +7,7 @@ embeddings come in as objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -154,8 +154,10 @@ class Decoder(nn.Module):
 class MaskedAutoencoder(nn.Module):
     """Tokenize → mask → encode visible → decode all → loss on masked targets.
 
-    ``forward(inputs, noise=None) -> MAEOutput``. ``noise`` is handed to the masker (for
-    random masking a (B, L) tensor; argsort ascending, small = kept).
+    ``forward(inputs, noise=None, generator=None) -> MAEOutput``. ``noise`` is handed to the
+    masker (for random masking a (B, L) tensor; argsort ascending, small = kept); without it the
+    masker draws from ``generator``: one ``torch.Generator``, or one per sample (row ``i`` of the
+    noise from generator ``i``, :func:`maeflow.draw_noise`), or the global RNG when None.
     """
 
     def __init__(
@@ -187,7 +189,7 @@ class MaskedAutoencoder(nn.Module):
         inputs: torch.Tensor,
         noise: torch.Tensor | None = None,
         mask_ratio: float | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> MAEOutput:
         ratio = self.mask_ratio if mask_ratio is None else check_ratio(mask_ratio)
         tokens = self.tokenizer(inputs)

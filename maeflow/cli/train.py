@@ -38,8 +38,8 @@ def report(result, show_eval: bool = True) -> None:
 def run(args) -> int:
     from maeflow.cli import UserError
     from maeflow.config import check_registered, load_config
+    from maeflow.runtime.strategy import info
     from maeflow.train import NonFiniteLossError, build_trainer
-    from maeflow.train.distributed import info
 
     cfg = load_config(args.config, args.overrides)
     if args.print_config:

@@ -9,8 +9,10 @@
   (:func:`num_skipped` reads it, or ``len(skipped)``, from any dataset). A modality supplies
   only ``load(path)`` (and optionally a cheap ``check(path)``).
 - :func:`split_folder`: ``root/train`` vs ``root/test`` (or ``root/val``) when they exist.
-- :func:`build_dataloader`: workers, pinned memory, persistent workers, seeded shuffling, an
-  optional ``DistributedSampler``.
+- :func:`build_dataloader`: the one loader builder: workers, pinned memory, persistent workers,
+  seeded shuffling or a sampler, and the dataset's device pipeline. With a :class:`ShardedSampler`
+  (resumable, rank-sharded; what training uses) items are seeded per sample by
+  :class:`SeededItems` and carry their mask seeds.
 - :func:`stratified_split`: a fixed per-class train/test split of one labeled array.
 - :func:`build_dataset`: a registered dataset by name with checked options, defaulting
   options such as ``img_size`` to the model's.
@@ -33,13 +35,16 @@ from maeflow.data.folder import (
     scan_folder,
     split_folder,
 )
-from maeflow.data.loader import build_dataloader, seed_worker
+from maeflow.data.loader import build_dataloader, choose_device_pipeline, seed_worker
 from maeflow.data.registry import SPLITS, build_dataset, builder_options, check_options, check_split, model_settings
+from maeflow.data.sampling import SeededItems, ShardedSampler, sample_seed
 from maeflow.data.split import stratified_split
 
 __all__ = [
     "AUTO_VERIFY_MAX_FILES",
     "SPLITS",
+    "SeededItems",
+    "ShardedSampler",
     "DeviceBatches",
     "DevicePipeline",
     "FolderDataset",
@@ -50,10 +55,12 @@ __all__ = [
     "check_options",
     "check_root",
     "check_split",
+    "choose_device_pipeline",
     "model_settings",
     "normalize_extensions",
     "num_skipped",
     "offers_device_pipeline",
+    "sample_seed",
     "scan_folder",
     "seed_worker",
     "split_folder",

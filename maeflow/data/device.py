@@ -10,7 +10,7 @@ that can do better offers a *device pipeline* through one optional method::
 - ``items``: a map-style dataset with the same length and indices as the dataset itself, whose
   items are ``(raw, label)``: what a worker can produce cheaply (for images, the file bytes).
   Items are read under the same per-sample seeding as the dataset's own items
-  (:class:`maeflow.train.data.SeededItems`), so random draws an item makes with ``torch``,
+  (:class:`maeflow.data.SeededItems`), so random draws an item makes with ``torch``,
   ``random`` or numpy (say, the crop box parameters) belong to the sample: they repeat after a
   resume and do not depend on the number of processes or workers.
 - ``collate(raws) -> raw_batch``: the raw inputs of one batch as one object (default: a list).
@@ -20,7 +20,7 @@ that can do better offers a *device pipeline* through one optional method::
 
 ``data.device_pipeline`` (``auto``: on CUDA when the dataset offers one) chooses between this
 path and the usual DataLoader over the dataset's items; see
-:func:`maeflow.train.data.build_train_loader`. The core knows nothing about what the raw items
+:func:`maeflow.data.build_dataloader`. The core knows nothing about what the raw items
 are: the image plugin's ``image_folder`` reads JPEG bytes and decodes them with nvJPEG.
 """
 

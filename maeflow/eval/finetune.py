@@ -29,6 +29,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from maeflow.eval.features import _num_classes, model_device
+from maeflow.runtime import Precision, WarmupCosine, build_optimizer, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,19 @@ class _Classifier(nn.Module):
         return self.head(self.backbone.forward_features(x, **self.kwargs))  # (B, C)
 
     def no_weight_decay_names(self) -> set[str]:
-        from maeflow.train.optim import no_weight_decay_names
+        from maeflow.runtime.optim import no_weight_decay_names
 
         names = {f"backbone.{n}" for n in no_weight_decay_names(self.backbone)}
         return names | {f"head.{n}" for n, p in self.head.named_parameters() if p.ndim <= 1}
+
+    def group_matcher(self, coarse: bool = False) -> dict[str, Any]:
+        """Layers for layer-wise lr decay (timm's convention): the backbone's tokenizer, tokens
+        and positional tables 0, encoder block i → i + 1, the final norm and the head last."""
+        from maeflow.runtime.optim import mae_group_matcher
+
+        if not hasattr(getattr(self.backbone, "encoder", None), "blocks"):
+            raise ValueError("layer_decay needs a model with encoder.blocks (a maeflow MaskedAutoencoder)")
+        return mae_group_matcher("backbone.")
 
 
 @contextlib.contextmanager
@@ -111,47 +121,6 @@ def _used_parameters(net: nn.Module, inputs: torch.Tensor, kwargs: dict[str, Any
     return {n for (n, _), g in zip(named, grads, strict=True) if g is not None}, int(feats.shape[-1])
 
 
-def _layer_id(name: str, depth: int) -> int:
-    """MAE's layer index for layer-wise lr decay: tokenizer, tokens and positional tables 0,
-    encoder block i → i + 1, the final norm and the head ``depth + 1``."""
-    if name.startswith("head."):
-        return depth + 1
-    rest = name.removeprefix("backbone.")
-    if rest.startswith("encoder.blocks."):
-        return int(rest.split(".")[2]) + 1
-    if rest.startswith("encoder.") and not rest.startswith(("encoder.cls_token", "encoder.pos_embed")):
-        return depth + 1  # encoder.norm
-    return 0
-
-
-def finetune_param_groups(classifier: nn.Module, weight_decay: float,
-                          layer_decay: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
-    """AdamW groups of ``classifier`` (``backbone`` + ``head``): :func:`maeflow.train.param_groups`
-    (no decay on biases, norms, tokens, positional tables; frozen parameters left out), split per
-    layer with ``lr_scale = layer_decay ** (depth + 1 - layer)`` when ``layer_decay`` is given."""
-    from maeflow.train.optim import param_groups
-
-    groups = param_groups(classifier, weight_decay)
-    if layer_decay is None:
-        return groups
-    blocks = getattr(getattr(classifier.backbone, "encoder", None), "blocks", None)
-    if blocks is None:
-        raise ValueError("layer_decay needs a model with encoder.blocks (a maeflow MaskedAutoencoder)")
-    depth = len(blocks)
-    out: dict[tuple[str, int], dict[str, Any]] = {}
-    for g in groups:
-        for name, p in zip(g["names"], g["params"], strict=True):
-            layer = _layer_id(name, depth)
-            key = (g["name"], layer)
-            if key not in out:
-                scale = layer_decay ** (depth + 1 - layer)
-                out[key] = {"name": f"{g['name']}_layer{layer}", "params": [], "names": [],
-                            "weight_decay": g["weight_decay"], "lr_scale": scale}  # fmt: skip
-            out[key]["params"].append(p)
-            out[key]["names"].append(name)
-    return list(out.values())
-
-
 def finetune_encoder(
     model: nn.Module,
     train_dataset: Dataset,
@@ -165,7 +134,7 @@ def finetune_encoder(
     seed: int = 0,
     device: str | torch.device | None = None,
     num_workers: int = 0,
-    autocast_dtype: torch.dtype | None = None,
+    precision: str = "fp32",
     pool: str = "auto",
     progress: bool = True,
     layer_decay: float | None = None,
@@ -187,11 +156,11 @@ def finetune_encoder(
     Only parameters that reach the features are optimized (one forward/backward finds them: the
     decoder and mask token are left out), with AdamW at peak ``lr`` (per-step linear warm-up
     over ``warmup_epochs``, then half-cosine to 0), ``weight_decay`` on weight matrices only
-    (:func:`maeflow.train.param_groups`), and ``layer_decay`` (e.g. 0.75) scaling block i's lr
-    by ``layer_decay ** (depth + 1 - (i + 1))``.
+    (:func:`maeflow.runtime.build_optimizer`, the factory pretraining uses), and ``layer_decay``
+    (e.g. 0.75) scaling block i's lr by ``layer_decay ** (depth + 1 - (i + 1))``.
     Training runs in train mode (stochastic depth active), the test pass in eval mode without
-    gradients, under ``torch.autocast`` with ``autocast_dtype`` when given (fp16 with a grad
-    scaler) on ``device`` (default: the model's).
+    gradients, at ``precision`` (:class:`maeflow.runtime.Precision`: ``fp32``, ``bf16``, ``fp16``
+    with a grad scaler, or ``auto``) on ``device`` (default: the model's).
 
     Deterministic given ``seed``: batches are shuffled by a seeded generator; head init,
     stochastic depth and in-process augmentation draw from ``torch.manual_seed(seed)`` inside
@@ -224,7 +193,8 @@ def finetune_encoder(
     if num_train == 0 or num_test == 0:
         raise ValueError(f"fine-tuning needs training and test samples, got {num_train} and {num_test}")
 
-    device = torch.device(device) if device is not None else model_device(model)
+    device = resolve_device(device) if device is not None else model_device(model)
+    prec = Precision(precision, device)
     kwargs = {} if pool == "auto" else {"pool": pool}
     pin = device.type == "cuda"
     net = copy.deepcopy(model)
@@ -251,14 +221,7 @@ def finetune_encoder(
             nn.init.zeros_(head.bias)
         classifier = _Classifier(net, head.to(device), pool)
 
-        from maeflow.train.optim import WarmupCosine
-        from maeflow.train.trainer import resolve_fused
-
-        groups = finetune_param_groups(classifier, weight_decay, layer_decay)
-        for g in groups:
-            g.pop("names")
-        fused = resolve_fused("auto", device)
-        optimizer = torch.optim.AdamW(groups, lr=lr, betas=BETAS, **({"fused": True} if fused else {}))
+        optimizer = build_optimizer(classifier, lr, weight_decay, betas=BETAS, fused="auto", layer_decay=layer_decay)
         gen = torch.Generator().manual_seed(seed)
         loader = DataLoader(train_dataset, batch_size=batch_size, shuffle=True, generator=gen,
                             num_workers=num_workers, pin_memory=pin)  # fmt: skip
@@ -266,8 +229,7 @@ def finetune_encoder(
         total = epochs * steps_per_epoch
         scheduler = WarmupCosine(optimizer, lr, total, min(total, round(warmup_epochs * steps_per_epoch)))
         test_loader = DataLoader(test_dataset, batch_size=batch_size, num_workers=num_workers, pin_memory=pin)
-        scaler = torch.amp.GradScaler(device.type, enabled=autocast_dtype == torch.float16)
-        autocast = dict(device_type=device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None)
+        scaler = prec.scaler
 
         from tqdm.auto import tqdm
 
@@ -284,7 +246,7 @@ def finetune_encoder(
                     _check_labels(y, num_classes)
                     inputs, y = inputs.to(device, non_blocking=True), y.to(device, non_blocking=True)
                     scheduler.apply()
-                    with torch.autocast(**autocast):
+                    with prec.autocast():
                         logits = classifier(inputs)  # (B, C)
                     loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
                     optimizer.zero_grad(set_to_none=True)
@@ -310,7 +272,7 @@ def finetune_encoder(
             for inputs, target in test_loader:
                 y = _labels(target)
                 _check_labels(y, num_classes)
-                with torch.autocast(**autocast):
+                with prec.autocast():
                     logits = classifier(inputs.to(device, non_blocking=True))
                 hits += int((logits.argmax(1).cpu() == y).sum())
     result: dict[str, Any] = {

@@ -1,20 +1,19 @@
-"""Pretraining: one :class:`Trainer` for every modality, and the builder that turns a config
-into the objects it trains.
+"""Pretraining: one :class:`Trainer` recipe for every modality on :mod:`maeflow.runtime`, and the
+builder that turns a config into the objects it trains.
 
     from maeflow.config import load_config
     from maeflow.train import build_trainer
     result = build_trainer(load_config("configs/image/demo.yaml")).fit()
 """
 
-from maeflow.train.builder import ProbeEvaluator, build_model, build_trainer, settings_from_config
-from maeflow.train.optim import WarmupCosine, build_optimizer, param_groups
-from maeflow.train.trainer import NonFiniteLossError, Trainer, TrainResult, TrainSettings, seed_everything
+from maeflow.runtime import WarmupCosine, build_optimizer, param_groups, seed_everything
+from maeflow.train.builder import ProbeEvaluator, build_model, build_trainer
+from maeflow.train.trainer import NonFiniteLossError, Trainer, TrainResult
 
 __all__ = [
     "NonFiniteLossError",
     "ProbeEvaluator",
     "TrainResult",
-    "TrainSettings",
     "Trainer",
     "WarmupCosine",
     "build_model",
@@ -22,5 +21,4 @@ __all__ = [
     "build_trainer",
     "param_groups",
     "seed_everything",
-    "settings_from_config",
 ]

@@ -15,40 +15,17 @@ from torch import nn
 
 from maeflow.config import Config
 from maeflow.eval.probe import ProbeEvaluator
-from maeflow.train.trainer import Trainer, TrainSettings, seed_everything
+from maeflow.runtime import seed_everything, set_threads
+from maeflow.train.trainer import Trainer
 
 log = logging.getLogger(__name__)
-
-
-def settings_from_config(cfg: Config) -> TrainSettings:
-    """Flatten the config sections the trainer reads into :class:`TrainSettings`."""
-    values: dict[str, Any] = dict(cfg.train.model_dump())
-    values.update(
-        batch_size=cfg.data.batch_size,
-        num_workers=cfg.data.num_workers,
-        pin_memory=cfg.data.pin_memory,
-        persistent_workers=cfg.data.persistent_workers,
-        prefetch_factor=cfg.data.prefetch_factor,
-        shuffle=cfg.data.shuffle,
-        device_pipeline=cfg.data.device_pipeline,
-        output_dir=cfg.run.output_dir,
-        resume=cfg.run.resume,
-        device=cfg.run.device,
-        threads=cfg.run.threads,
-        seed=cfg.run.seed,
-        eval_every_epochs=cfg.eval.every_epochs,
-        eval_final=cfg.eval.final,
-    )
-    values["betas"] = tuple(values["betas"])
-    return TrainSettings.from_dict(values)
 
 
 def build_model(cfg: Config) -> nn.Module:
     """The model preset ``cfg.model.name`` with ``cfg.model.args``, initialized under ``run.seed``."""
     from maeflow.factory import create_model
 
-    if cfg.run.threads is not None:
-        torch.set_num_threads(cfg.run.threads)
+    set_threads(cfg.run.threads)
     seed_everything(cfg.run.seed)
     return create_model(cfg.model.name, **cfg.model.args)
 
@@ -69,7 +46,7 @@ def build_trainer(cfg: Config, callbacks=()) -> Trainer:
         evaluator = ProbeEvaluator(cfg, model)
     display = dict(getattr(train_ds, "display_options", None) or {})
     visual_inputs = _visual_inputs(evaluator) if cfg.train.reconstruction else None
-    return Trainer(model, train_ds, settings_from_config(cfg), evaluator=evaluator, config=cfg.to_dict(),
+    return Trainer(model, train_ds, cfg.train, cfg.data, cfg.run, cfg.eval, evaluator=evaluator, config=cfg.to_dict(),
                    display_options=display, visual_inputs=visual_inputs, callbacks=callbacks)  # fmt: skip
 
 

@@ -8,8 +8,9 @@ from torch.utils.data import Dataset
 import maeflow
 from maeflow import plugins
 from maeflow.eval import evaluate_encoder, finetune_encoder
-from maeflow.eval.finetune import MAE_HEAD_INIT_STD, _Classifier, finetune_param_groups
+from maeflow.eval.finetune import MAE_HEAD_INIT_STD, _Classifier
 from maeflow.nn.blocks import DropPath
+from maeflow.runtime import param_groups
 
 
 class Prototypes(Dataset):
@@ -125,7 +126,7 @@ def test_only_the_feature_path_is_optimized(monkeypatch):
     assert scale[id(tuned.encoder.blocks[0].attn.qkv.weight)] == 0.25
     assert scale[id(tuned.encoder.blocks[1].attn.qkv.weight)] == 0.5
     assert scale[id(tuned.encoder.norm.weight)] == scale[id(head.weight)] == 1.0
-    assert len(finetune_param_groups(_Classifier(tiny(), nn.Linear(32, 4), "auto"), 0.05)) == 2  # decay / no decay
+    assert len(param_groups(_Classifier(tiny(), nn.Linear(32, 4), "auto"), 0.05)) == 2  # decay / no decay
 
 
 def test_finetune_errors():
