@@ -47,6 +47,8 @@ class DataSpec(BaseModel):
     dataset: str
     options: dict[str, Any] = Field(default_factory=dict)
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    # as data.device_pipeline in a run config: the dataset's GPU pipeline (auto: on CUDA when offered)
+    device_pipeline: bool | Literal["auto"] = "auto"
 
 
 class OptimizerSpec(BaseModel):

@@ -64,10 +64,14 @@ def validate_entry(entry: BenchEntry, device: str) -> None:
 
 def validate(config: BenchConfig) -> None:
     """Check every entry; all problems are reported together in one ``ValueError``."""
+    from maeflow.runtime import resolve_device
+
     problems = []
-    if config.device == "cuda" and not torch.cuda.is_available():
-        problems.append("device: 'cuda' was asked for, but torch sees no CUDA device")
-    device = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
+    try:
+        device = resolve_device(config.device).type
+    except ValueError as exc:
+        problems.append(f"device: {exc}")
+        device = "cuda"
     for entry in config.entries:
         try:
             validate_entry(entry, device)

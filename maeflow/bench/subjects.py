@@ -30,6 +30,7 @@ class BenchSubject(Protocol):
 
     kind: ClassVar[str]
     attention: str  # the attention path it runs, as reported
+    seeded_masks: bool  # masks drawn from per-sample seeds as the trainer draws them (else its own RNG)
 
     @property
     def module(self) -> nn.Module: ...
@@ -41,8 +42,9 @@ class BenchSubject(Protocol):
     def no_weight_decay(self) -> set[str]:
         """Parameter names trained without weight decay."""
 
-    def loss(self, module: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        """``(loss, aux)`` of one forward of ``module`` (the subject's module, maybe compiled)."""
+    def loss(self, module: nn.Module, inputs: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        """``(loss, aux)`` of one forward of ``module``; ``kwargs`` (``generator``: the mask
+        generators of :func:`maeflow.runtime.mask_generators`) only when ``seeded_masks``."""
 
     def visible_tokens(self, aux: Any) -> int: ...
 
@@ -51,6 +53,9 @@ class BenchSubject(Protocol):
 
     def counting_backend(self):
         """A context under which FLOPs are counted."""
+
+    def compile(self) -> None:
+        """Compile the module in place (``compile: true``), as its training would."""
 
 
 def trivial_baselines(loss_fn, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -81,6 +86,7 @@ class MaeflowSubject:
     def __init__(self, preset: str, args: dict[str, Any], attention: str):
         self.model = maeflow.create_model(preset, **args)
         self.attention = attention
+        self.seeded_masks = hasattr(self.model, "masker")  # the trainer's rule
         set_attention_backend(self.model, attention)
 
     @property
@@ -97,8 +103,8 @@ class MaeflowSubject:
         fn = getattr(self.model, "no_weight_decay_names", None)
         return set(fn()) if fn is not None else set()
 
-    def loss(self, module: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        out = module(inputs)
+    def loss(self, module: nn.Module, inputs: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        out = module(inputs, **kwargs)
         return out.loss, out
 
     def visible_tokens(self, aux: Any) -> int:
@@ -125,6 +131,12 @@ class MaeflowSubject:
         """Context for FLOP counting: attention through SDPA (the kernels the counter knows),
         whatever backend the entry runs with."""
         return _Backend(self.model, "sdpa", self.attention)
+
+    def compile(self) -> None:
+        """What ``train.compile`` does: the transformer stacks under ``torch.compile``."""
+        from maeflow.train.trainer import compile_stacks
+
+        compile_stacks(self.model)
 
 
 class _Backend:

@@ -104,20 +104,6 @@ def _first(*values: Any) -> Any:
     return next(v for v in values if v is not None)
 
 
-def _device(name: str):
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but CUDA is not available")
-    return device
-
-
 def _eval_settings(args, stored: dict[str, Any]):
     """The ``eval`` section of the run config (:class:`maeflow.config.EvalConfig`): the
     checkpoint's stored settings, then the command line's. A command-line evaluation is final."""
@@ -145,6 +131,7 @@ def run(args) -> int:
     from maeflow.checkpoint import read_file
     from maeflow.cli.common import parse_overrides
     from maeflow.eval.probe import ProbeEvaluator
+    from maeflow.runtime import resolve_device
 
     path = resolve_checkpoint(args.checkpoint)
     raw = read_file(path)
@@ -159,7 +146,7 @@ def run(args) -> int:
     options.update(parse_overrides(args.data))
     settings = _eval_settings(args, ev)
     pool = _first(args.pool, ev.get("pool"), "auto")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     seed = _first(args.seed, _stored_seed(raw.get("config")), 0)
     # the trainer's evaluator: same datasets (probes un-augmented), probes, fine-tuning and twin
     evaluator = ProbeEvaluator.for_dataset(name, options, settings, seed=seed, model=model, device=device,

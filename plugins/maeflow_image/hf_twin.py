@@ -104,6 +104,7 @@ class HFViTMAESubject:
 
     kind = "hf_vitmae"
     peer = True
+    seeded_masks = False  # it draws its masking noise itself
 
     def __init__(self, preset: str, args: dict[str, Any], attention: str):
         with torch.device("meta"):
@@ -135,8 +136,8 @@ class HFViTMAESubject:
     def no_weight_decay(self) -> set[str]:
         return {n for n, p in self.model.named_parameters() if p.ndim <= 1 or n.endswith(("cls_token", "mask_token"))}
 
-    def loss(self, module: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        out = module(pixel_values=inputs)
+    def loss(self, module: nn.Module, inputs: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        out = module(pixel_values=inputs, **kwargs)
         return out.loss, (inputs, out.mask, out.logits.detach())
 
     def visible_tokens(self, aux: Any) -> int:
@@ -157,3 +158,6 @@ class HFViTMAESubject:
 
     def counting_backend(self):
         return contextlib.nullcontext()  # its SDPA path is what the counter knows already
+
+    def compile(self) -> None:
+        self.model.compile()  # the whole model: it has no separate transformer stacks to pick

@@ -136,3 +136,8 @@ def test_eval_cli_and_trainer_share_the_probe_code(checkpoint, monkeypatch, caps
     trained = builder.ProbeEvaluator(cfg, model)(model)
     assert 0 <= trained["knn_top1"] <= 100
     assert calls == [{"augment": False}] * 2  # probes never augment, whatever the options say
+
+
+def test_eval_device_goes_through_the_runtime_resolver(checkpoint, capsys):
+    assert main(["eval", str(checkpoint), "--dataset", "digits", "--device", "tpu9"]) == 2
+    assert "device must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err
