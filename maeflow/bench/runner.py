@@ -151,7 +151,7 @@ def attach_hf_ratios(results: list[dict[str, Any]], entries: list[BenchEntry]) -
         return json.dumps([e.preset, e.args, e.batch, e.precision, str(e.data)], sort_keys=True, default=str)
 
     def is_peer(e: BenchEntry) -> bool:
-        return e.kind != "maeflow"
+        return bool(getattr(subject_class(e.kind), "peer", False))
 
     peers = {key(e): r for e, r in zip(entries, results, strict=True) if is_peer(e)}
     for e, r in zip(entries, results, strict=True):
