@@ -9,12 +9,12 @@ maeflow first)::
 Stages, each timed after warm-up (median of per-batch times, images/s):
 
 1. ``synthetic``: the MAE training step (the trainer's own pieces: ``create_model``, AdamW from
-   ``maeflow.train.optim.build_optimizer`` (fused on CUDA), bf16 autocast, ``torch.compile`` of
+   ``maeflow.runtime.build_optimizer`` (fused on CUDA), bf16 autocast, ``torch.compile`` of
    encoder and decoder, ``attention='auto'``) on one batch already on the device;
 2. ``decode``: ``torchvision.io.decode_jpeg(list, device="cuda")`` of a batch of file bytes;
 3. ``decode+augment``: plus RandomResizedCrop(0.2–1, bicubic, antialias) + flip + normalize on
    the device (:mod:`maeflow_image.gpu_data`);
-4. ``end-to-end``: the trainer's own loader (``maeflow.train.data.build_train_loader`` over the
+4. ``end-to-end``: the trainer's own loader (``maeflow.data.build_dataloader`` over the
    ``image_folder`` dataset with ``data.device_pipeline=true``: workers read the bytes, (3) runs
    on a side stream) → (1): images/s and its ratio to (1) — the target is ≥ 0.8;
 5. ``cpu-workers``: the same loader with ``data.device_pipeline=false`` (PIL decode + the same
@@ -124,7 +124,7 @@ def median_time(fn, device, warmup: int, steps: int) -> float:
 def make_train_step(args, device):
     """The training step the trainer runs: model, fused AdamW, autocast, compiled stacks."""
     import maeflow
-    from maeflow.train.optim import build_optimizer
+    from maeflow.runtime import build_optimizer
 
     overrides = {"attention": args.attention}
     if args.img_size:
@@ -208,17 +208,16 @@ def bench_decode(args, device, paths, img_size) -> tuple[float, float, float]:
 
 
 def trainer_loader(args, device, folder: Path, img_size: int, device_pipeline: bool):
-    """The trainer's own loader (``maeflow.train.data.build_train_loader``, what ``Trainer``
+    """The trainer's own loader (``maeflow.data.build_dataloader``, what ``Trainer``
     calls) over the ``image_folder`` dataset of the generated files, as ``maeflow train`` builds
     it: ``ShardedSampler``, per-sample seeding, ``data.num_workers`` workers, and the dataset's
     device pipeline when ``device_pipeline`` (``data.device_pipeline``) is true."""
-    from maeflow.data import build_dataset
-    from maeflow.train.data import ShardedSampler, build_train_loader
+    from maeflow.data import ShardedSampler, build_dataloader, build_dataset
 
     dataset = build_dataset("image_folder", root=str(folder), img_size=img_size, verify=False)
     sampler = ShardedSampler(len(dataset), args.batch, seed=0)
-    loader = build_train_loader(dataset, sampler, args.batch, device, seed=0, num_workers=args.workers,
-                                device_pipeline=device_pipeline)  # fmt: skip
+    loader = build_dataloader(dataset, args.batch, sampler=sampler, drop_last=True, seed=0, num_workers=args.workers,
+                              device=device, device_pipeline=device_pipeline)  # fmt: skip
     return sampler, loader
 
 
@@ -229,7 +228,7 @@ def bench_end_to_end(args, device, folder, step, img_size) -> float:
     while batches < needed:
         sampler.set_epoch(epoch)
         epoch += 1
-        for x, _labels, _positions in loader:
+        for x, _labels, _positions, _mask_seeds in loader:
             step(x)
             batches += 1
             if batches == args.warmup:

@@ -50,12 +50,13 @@ def resolve_fused(setting: bool | str, device: torch.device) -> bool:
 
 def mae_group_matcher(prefix: str = "") -> dict[str, Any]:
     """timm's ``group_matcher`` for maeflow's module names under ``prefix``: the tokenizer, cls
-    token and positional tables are layer 0, ``encoder.blocks.i`` layer ``i + 1``, the encoder's
-    final norm (and whatever matches nothing, e.g. a classification head) the last layer."""
+    token and positional tables are layer 0, ``encoder.blocks.i`` layer ``i + 1``; what matches
+    neither (the encoder's final norm, a classification head) is timm's last layer, as in MAE's
+    fine-tuning (BEiT's ``get_layer_id_for_vit``)."""
     p = re.escape(prefix)
     return {
         "stem": rf"^{p}(?:tokenizer|encoder\.cls_token|encoder\.pos_embed)",
-        "blocks": [(rf"^{p}encoder\.blocks\.(\d+)", None), (rf"^{p}encoder\.norm", (99999,))],
+        "blocks": [(rf"^{p}encoder\.blocks\.(\d+)", None)],
     }
 
 

@@ -1,4 +1,4 @@
-"""Tiny datasets and settings shared by the trainer tests."""
+"""Tiny datasets and config sections shared by the trainer tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import torch
 from torch.utils.data import Dataset
 
 import maeflow
-from maeflow.train import TrainSettings
+from maeflow.config import DataConfig, EvalConfig, RunConfig, TrainConfig
+from maeflow.train import Trainer
 
 
 class NoisyImages(Dataset):
@@ -34,14 +35,31 @@ def tiny_model(seed: int = 0):
     return maeflow.create_model("mae_vit_test")
 
 
-def settings(tmp_path, **kw) -> TrainSettings:
+_EVAL_KEYS = {"eval_every_epochs": "every_epochs", "eval_final": "final"}
+
+
+def settings(tmp_path, **kw) -> dict:
+    """The config sections ``train``, ``data``, ``run``, ``eval`` of a small test run; flat
+    keyword overrides go to the section that has the key (``eval_every_epochs`` → ``eval.every_epochs``)."""
     base = dict(epochs=2, batch_size=8, base_lr=1e-2, warmup_epochs=0.5, output_dir=str(tmp_path),
-                resume="never", progress=False, tensorboard=False, reconstruction=False, log_every=1)  # fmt: skip
+                resume="never", progress=False, tensorboard=False, reconstruction=False, log_every=1,
+                num_workers=0)  # fmt: skip
     base.update(kw)
-    return TrainSettings(**base)
+    parts: dict[str, dict] = {"train": {}, "data": {"name": "noisy_images"}, "run": {}, "eval": {}}
+    sections = {"train": TrainConfig, "data": DataConfig, "run": RunConfig}
+    for key, value in base.items():
+        if key in _EVAL_KEYS:
+            parts["eval"][_EVAL_KEYS[key]] = value
+            continue
+        where = [name for name, model in sections.items() if key in model.model_fields]
+        if not where:
+            raise KeyError(f"no config section has {key!r}")
+        parts[where[0]][key] = value
+    return {"train": TrainConfig(**parts["train"]), "data": DataConfig(**parts["data"]),
+            "run": RunConfig(**parts["run"]), "eval": EvalConfig(**parts["eval"])}  # fmt: skip
 
 
-def run(model, dataset, s: TrainSettings, stop_at: int | None = None, signal_at: int | None = None):
+def run(model, dataset, s: dict, stop_at: int | None = None, signal_at: int | None = None):
     """Fit and return ``(result, per-step losses)``; optionally stop (or send SIGTERM) after a step."""
     import os
     import signal
@@ -55,7 +73,7 @@ def run(model, dataset, s: TrainSettings, stop_at: int | None = None, signal_at:
         if signal_at is not None and record["step"] == signal_at:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    result = maeflow.train.Trainer(model, dataset, s, callbacks=[cb]).fit()
+    result = Trainer(model, dataset, **s, callbacks=[cb]).fit()
     return result, losses
 
 

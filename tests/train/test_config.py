@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from maeflow.config import Config, check_registered, config_from_dict, load_config
+from maeflow.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted(ROOT.rglob("*.yaml"))
@@ -37,6 +38,7 @@ def test_every_shipped_config_validates(path):
         return
     cfg = load_config(path, env=AnyEnv())
     check_registered(cfg)
+    Trainer(None, [], cfg.train, cfg.data, cfg.run, cfg.eval)  # the recipe takes the sections as they are
 
 
 def test_imagenet_recipes_follow_the_paper():

@@ -9,10 +9,14 @@ from torch.utils.data import DataLoader, Dataset
 from maeflow.config import load_config
 from maeflow.data import DeviceBatches, DevicePipeline
 from maeflow.train import Trainer
-from maeflow.train.builder import settings_from_config
-from maeflow.train.data import ShardedSampler, build_train_loader
+from maeflow.data import ShardedSampler, build_dataloader
 
 from .helpers import NoisyImages, run, settings, tiny_model
+
+
+def build_train_loader(data, sampler, batch, device, **kw):
+    """The trainer's loader: a ShardedSampler, whole batches."""
+    return build_dataloader(data, batch, sampler=sampler, drop_last=True, device=device, **kw)
 
 
 class RawNoisy(Dataset):
@@ -50,15 +54,15 @@ class PipelinedImages(NoisyImages):
 def test_device_path_gives_the_cpu_path_batches_and_losses(tmp_path, caplog):
     data = PipelinedImages(16)
     sampler = ShardedSampler(16, 4, seed=0)
-    with caplog.at_level(logging.INFO, logger="maeflow.train.data"):
-        loader = build_train_loader(data, sampler, 4, torch.device("cpu"), seed=3, device_pipeline=True)
+    with caplog.at_level(logging.INFO, logger="maeflow.data.loader"):
+        loader = build_train_loader(data, sampler, 4, torch.device("cpu"), seed=3, device_pipeline=True, verbose=True)
     assert isinstance(loader, DeviceBatches) and len(loader) == 4
     assert "toy pipeline" in caplog.text and "device_pipeline=true" in caplog.text
     cpu = build_train_loader(data, sampler, 4, torch.device("cpu"), seed=3, device_pipeline=False)
     assert isinstance(cpu, DataLoader)
-    for (x, y, pos), (xc, yc, posc) in zip(loader, cpu, strict=True):
+    for (x, y, pos, seeds), (xc, yc, posc, seedsc) in zip(loader, cpu, strict=True):
         torch.testing.assert_close(x, xc, rtol=0, atol=1e-6)
-        assert torch.equal(y, yc) and torch.equal(pos, posc)
+        assert torch.equal(y, yc) and torch.equal(pos, posc) and torch.equal(seeds, seedsc)
 
     _, with_pipeline = run(tiny_model(), data, settings(tmp_path / "a", device_pipeline=True))
     _, without = run(tiny_model(), data, settings(tmp_path / "b", device_pipeline=False))
@@ -69,15 +73,15 @@ def test_device_path_gives_the_cpu_path_batches_and_losses(tmp_path, caplog):
 def test_auto_uses_the_pipeline_on_cuda_only_and_false_never():
     data = PipelinedImages(16)
     sampler = ShardedSampler(16, 4)
-    assert isinstance(build_train_loader(data, sampler, 4, torch.device("cpu")), DataLoader)  # auto on CPU
+    assert isinstance(build_train_loader(data, sampler, 4, torch.device("cpu"), device_pipeline="auto"), DataLoader)
     assert isinstance(build_train_loader(data, sampler, 4, torch.device("cuda"), device_pipeline=False), DataLoader)
     # auto on CUDA takes it (the loader is built lazily: nothing touches the GPU here)
-    assert isinstance(build_train_loader(data, sampler, 4, torch.device("cuda")), DeviceBatches)
+    assert isinstance(build_train_loader(data, sampler, 4, torch.device("cuda"), device_pipeline="auto"), DeviceBatches)
     assert data.calls == 1
 
 
 def test_true_needs_a_dataset_that_offers_one(tmp_path):
-    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path, device_pipeline=True))
+    t = Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, device_pipeline=True))
     with pytest.raises(ValueError, match="data.device_pipeline=true but the dataset .NoisyImages. offers no device"):
         t._setup()
     with pytest.raises(ValueError, match="auto, true or false"):
@@ -97,7 +101,10 @@ def test_interrupted_and_resumed_device_path_gives_the_same_losses(tmp_path):
 def test_config_key_reaches_the_trainer(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("model: {name: mae_vit_test}\ndata: {name: digits}\n")
-    assert settings_from_config(load_config(cfg)).device_pipeline == "auto"
-    assert settings_from_config(load_config(cfg, ["data.device_pipeline=true"])).device_pipeline is True
+    assert load_config(cfg).data.device_pipeline == "auto"
+    c = load_config(cfg, ["data.device_pipeline=true", "data.batch_size=8", "data.num_workers=0",
+                          f"run.output_dir={tmp_path / 'run'}"])  # fmt: skip
+    with pytest.raises(ValueError, match="offers no device pipeline"):  # the trainer's loader got the key
+        Trainer(tiny_model(), NoisyImages(16), c.train, c.data, c.run, c.eval)._setup()
     with pytest.raises(ValueError, match="device_pipeline"):
         load_config(cfg, ["data.device_pipeline=sometimes"])

@@ -8,7 +8,8 @@ from torch.utils.data import TensorDataset
 
 import maeflow
 from maeflow.train import NonFiniteLossError, Trainer
-from maeflow.train.checkpoint import list_checkpoints, read_checkpoint
+from maeflow.runtime.state import list_checkpoints, read_checkpoint
+from maeflow.train.trainer import batching
 
 from .helpers import NoisyImages, run, settings, tiny_model
 
@@ -35,13 +36,13 @@ def test_accumulation_equals_full_batch(tmp_path):
 
 
 def test_effective_batch_size_sets_accumulation_and_lr(tmp_path):
-    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path, batch_size=4, effective_batch_size=16,
+    t = Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, batch_size=4, effective_batch_size=16,
                                                         base_lr=1.6e-3))  # fmt: skip
     t._setup()
     assert (t.accum, t.eff_batch, t.steps_per_epoch) == (4, 16, 1)
     assert t.peak_lr == pytest.approx(1.6e-3 * 16 / 256)
     with pytest.raises(ValueError, match="not a multiple of data.batch_size=4"):
-        Trainer(tiny_model(), NoisyImages(16), settings(tmp_path, batch_size=4, effective_batch_size=10))._setup()
+        Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, batch_size=4, effective_batch_size=10))._setup()
 
 
 def test_interrupt_and_resume_give_identical_losses(tmp_path):
@@ -115,17 +116,17 @@ def test_too_many_skips_stop(tmp_path):
 def test_bad_input_messages(tmp_path):
     empty = TensorDataset(torch.zeros(0, 3, 32, 32), torch.zeros(0))
     with pytest.raises(ValueError, match="training dataset is empty"):
-        Trainer(tiny_model(), empty, settings(tmp_path))._setup()
+        Trainer(tiny_model(), empty, **settings(tmp_path))._setup()
     with pytest.raises(ValueError, match="has 4 samples, fewer than one effective batch of 8"):
-        Trainer(tiny_model(), NoisyImages(4), settings(tmp_path))._setup()
-    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path, batch_size=7))
+        Trainer(tiny_model(), NoisyImages(4), **settings(tmp_path))._setup()
+    s = settings(tmp_path, batch_size=7)
     with pytest.raises(ValueError, match="data.batch_size=7 is not divisible by the 2 processes"):
-        t._check_batching(world=2)
+        batching(s["train"], s["data"].batch_size, world=2)
     with pytest.raises(ValueError, match="fp16 needs a CUDA device"):
-        Trainer(tiny_model(), NoisyImages(16), settings(tmp_path, precision="fp16", device="cpu"))._setup()
+        Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, precision="fp16", device="cpu"))._setup()
     with pytest.raises(ValueError, match="holds no trainer state"):
         maeflow.save_model(tiny_model(), tmp_path / "weights.pt")
-        Trainer(tiny_model(), NoisyImages(16), settings(tmp_path, resume=str(tmp_path / "weights.pt"))).fit()
+        Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path, resume=str(tmp_path / "weights.pt"))).fit()
 
 
 def test_batch_mask_seeding_is_reproducible(tmp_path):
@@ -136,9 +137,8 @@ def test_batch_mask_seeding_is_reproducible(tmp_path):
 
 
 def test_outputs_written(tmp_path):
-    from maeflow.train.masking import SeededMasker
-
     model = tiny_model()
+    masker = model.masker
     calls = []
 
     def evaluator(m):
@@ -146,7 +146,7 @@ def test_outputs_written(tmp_path):
         return {"knn_top1": 50.0, "linear_top1": 60.0}
 
     s = settings(tmp_path, epochs=2, reconstruction=True, eval_every_epochs=1, eval_final=True)
-    result = Trainer(model, NoisyImages(8), s, config={"model": {"name": "mae_vit_test"}}, evaluator=evaluator).fit()
+    result = Trainer(model, NoisyImages(8), **s, config={"model": {"name": "mae_vit_test"}}, evaluator=evaluator).fit()
     assert result.reconstruction is not None and result.reconstruction.stat().st_size > 0
     assert (tmp_path / "config.yaml").read_text().startswith("model:")
     assert (tmp_path / "checkpoints" / "last.pt").is_file()
@@ -154,7 +154,7 @@ def test_outputs_written(tmp_path):
     assert result.eval == {"knn_top1": 50.0, "linear_top1": 60.0}
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert sum(r["type"] == "eval" for r in records) == 2
-    assert not isinstance(model.masker, SeededMasker)  # the seeding wrapper is removed after training
+    assert model.masker is masker  # the model is never patched: mask seeds travel with the batch
 
 
 def test_evaluator_is_told_which_evaluation_is_final(tmp_path):
@@ -165,7 +165,7 @@ def test_evaluator_is_told_which_evaluation_is_final(tmp_path):
         return {"knn_top1": 50.0, **({"finetune_top1": 70.0} if final else {})}
 
     s = settings(tmp_path, epochs=2, eval_every_epochs=1, eval_final=True)
-    result = Trainer(tiny_model(), NoisyImages(8), s, evaluator=evaluator).fit()
+    result = Trainer(tiny_model(), NoisyImages(8), **s, evaluator=evaluator).fit()
     assert finals == [False, True]
     assert result.eval == {"knn_top1": 50.0, "finetune_top1": 70.0}
     records = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -214,7 +214,7 @@ def test_attention_choices_go_to_the_run_log(tmp_path, monkeypatch):
             made["CPU X, 1 thread: float32, N=197"] = "sdpa"
 
     out = tmp_path / "run"
-    t = Trainer(tiny_model(), NoisyImages(32), settings(out, epochs=1, batch_size=8), callbacks=[choose])
+    t = Trainer(tiny_model(), NoisyImages(32), **settings(out, epochs=1, batch_size=8), callbacks=[choose])
     t.fit()
     lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     logged = [r for r in lines if r["type"] == "attention"]
@@ -225,16 +225,16 @@ def test_attention_choices_go_to_the_run_log(tmp_path, monkeypatch):
 
 
 def test_fused_adamw_is_the_default_on_cpu_and_can_be_switched_off(tmp_path):
-    from maeflow.train.trainer import resolve_fused
+    from maeflow.runtime import resolve_fused
 
     cpu = torch.device("cpu")
     assert resolve_fused("auto", cpu) is True and resolve_fused("auto", torch.device("cuda")) is True
     assert resolve_fused("auto", torch.device("mps")) is False and resolve_fused(False, cpu) is False
     with pytest.raises(ValueError, match="fused_optimizer"):
         resolve_fused("yes", cpu)
-    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path / "a"))
+    t = Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path / "a"))
     t._setup()
     assert t.optimizer.defaults["fused"] is True
-    t = Trainer(tiny_model(), NoisyImages(16), settings(tmp_path / "b", fused_optimizer=False))
+    t = Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path / "b", fused_optimizer=False))
     t._setup()
     assert not t.optimizer.defaults["fused"]

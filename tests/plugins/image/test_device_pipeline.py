@@ -14,9 +14,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from maeflow.config import load_config
-from maeflow.data import DeviceBatches, build_dataset
+from maeflow.data import DeviceBatches, ShardedSampler, build_dataloader, build_dataset
 from maeflow.train import build_trainer
-from maeflow.train.data import ShardedSampler, build_train_loader
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
 
@@ -49,7 +48,7 @@ def jpegs(tmp_path):
 def loader(ds, mode, batch=4, start=0, **kw):
     sampler = ShardedSampler(len(ds), batch, seed=0)
     sampler.set_start(start)
-    return build_train_loader(ds, sampler, batch, CPU, seed=0, device_pipeline=mode, **kw)
+    return build_dataloader(ds, batch, sampler=sampler, drop_last=True, seed=0, device=CPU, device_pipeline=mode, **kw)
 
 
 def test_device_batches_follow_the_cpu_recipe(jpegs):
@@ -58,7 +57,7 @@ def test_device_batches_follow_the_cpu_recipe(jpegs):
     plain = build_dataset("image_folder", root=str(jpegs), img_size=32, augment=False, crop_pct=0.8)
     device, cpu = loader(plain, True), loader(plain, False)
     assert isinstance(device, DeviceBatches) and isinstance(cpu, DataLoader)
-    for (x, y, pos), (xc, yc, posc) in zip(device, cpu, strict=True):
+    for (x, y, pos, _), (xc, yc, posc, _) in zip(device, cpu, strict=True):
         assert x.shape == (4, 3, 32, 32) and x.dtype == torch.float32 and x.device == CPU
         assert torch.equal(y, yc) and torch.equal(pos, posc)
         # same crop, resize and normalization; in pixels ([0, 1]) they differ by the CPU's uint8
@@ -67,10 +66,10 @@ def test_device_batches_follow_the_cpu_recipe(jpegs):
         assert diff.mean() < 0.006 and diff.max() < 0.05
 
     augmented = build_dataset("image_folder", root=str(jpegs), img_size=32)
-    batches = [x for x, _, _ in loader(augmented, True)]
+    batches = [x for x, *_ in loader(augmented, True)]
     pixels = torch.cat(batches) * STD + MEAN  # normalized: back in [0, 1]
     assert pixels.min() >= -1e-5 and pixels.max() <= 1 + 1e-5
-    again = [x for x, _, _ in loader(augmented, True)]
+    again = [x for x, *_ in loader(augmented, True)]
     assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))  # seeded per sample
 
 
@@ -79,14 +78,14 @@ def test_resumed_epoch_sees_the_same_remaining_samples(jpegs):
     full = list(loader(ds, True))
     rest = list(loader(ds, True, start=4))  # resume after the first batch of 4
     assert len(full) == 3 and len(rest) == 2
-    for (x, y, pos), (xr, yr, posr) in zip(full[1:], rest, strict=True):
+    for (x, y, pos, _), (xr, yr, posr, _) in zip(full[1:], rest, strict=True):
         assert torch.equal(x, xr) and torch.equal(y, yr) and torch.equal(pos, posr)
 
 
 def test_loader_workers_change_nothing(jpegs):
     ds = build_dataset("image_folder", root=str(jpegs), img_size=32)
-    alone = [x for x, _, _ in loader(ds, True)]
-    workers = [x for x, _, _ in loader(ds, True, num_workers=2, persistent_workers=False)]
+    alone = [x for x, *_ in loader(ds, True)]
+    workers = [x for x, *_ in loader(ds, True, num_workers=2, persistent_workers=False)]
     assert all(torch.equal(a, b) for a, b in zip(alone, workers, strict=True))
 
 
@@ -95,7 +94,7 @@ def test_unreadable_file_is_recorded_or_strict(jpegs):
     bad.write_bytes(b"\xff\xd8 not a jpeg at all")
     ds = build_dataset("image_folder", root=str(jpegs), img_size=32, verify=False, augment=False)
     with pytest.warns(RuntimeWarning, match="zz_bad.jpg"):
-        xs = [x for x, _, _ in loader(ds, True, batch=13)]
+        xs = [x for x, *_ in loader(ds, True, batch=13)]
     assert len(xs) == 1 and xs[0].shape[0] == 13 and [p for p, _ in ds.skipped] == [str(bad)]
     strict = build_dataset("image_folder", root=str(jpegs), img_size=32, verify=False, strict=True)
     with pytest.raises(ValueError, match="cannot read .*zz_bad.jpg"):
@@ -118,14 +117,14 @@ def write_config(tmp_path, root, **data):
 def test_trainer_trains_through_the_device_pipeline(jpegs, tmp_path, caplog):
     cfg = write_config(tmp_path, jpegs, device_pipeline="true")
     trainer = build_trainer(cfg)
-    with caplog.at_level(logging.INFO, logger="maeflow.train.data"):
+    with caplog.at_level(logging.INFO, logger="maeflow.data.loader"):
         result = trainer.fit()
     assert isinstance(trainer.loader, DeviceBatches)
     assert result.global_step == 2 and np.isfinite(result.last_loss)
     assert "JPEG decode + augmentation on the device" in caplog.text
 
     auto = build_trainer(write_config(tmp_path, jpegs))  # auto on a CPU: the usual workers
-    with caplog.at_level(logging.INFO, logger="maeflow.train.data"):
+    with caplog.at_level(logging.INFO, logger="maeflow.data.loader"):
         assert auto.fit().global_step == 2
     assert isinstance(auto.loader, DataLoader) and "loader workers build the inputs" in caplog.text
 

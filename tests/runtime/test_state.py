@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from maeflow.train import checkpoint as ckpt
+from maeflow.runtime import state as ckpt
 
 
 def _state(step: int, value: float = 1.0) -> dict:

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import maeflow
-from maeflow.train import WarmupCosine, build_optimizer, param_groups
+from maeflow.runtime import WarmupCosine, build_optimizer, param_groups
 
 
 def test_param_groups_exclude_biases_norms_tokens_and_positions():
@@ -78,3 +78,42 @@ def test_schedule_rejects_bad_lengths():
         WarmupCosine(None, 1e-3, total_steps=0)
     with pytest.raises(ValueError, match="warmup_steps"):
         WarmupCosine(None, 1e-3, total_steps=10, warmup_steps=11)
+
+
+def _mae_layer_id(name: str, depth: int) -> int:
+    """MAE's fine-tuning layer ids (BEiT's ``get_layer_id_for_vit``) spelled out for maeflow's
+    names: tokenizer, cls token and positional tables 0, block i → i + 1, everything else depth + 1."""
+    if name.startswith(("tokenizer.", "encoder.cls_token", "encoder.pos_embed")):
+        return 0
+    if name.startswith("encoder.blocks."):
+        return int(name.split(".")[2]) + 1
+    return depth + 1
+
+
+@pytest.mark.parametrize("preset", ["mae_vit_test", "pointmae_test", "audiomae_vit_test"])
+def test_layer_decay_gives_mae_per_block_ratios(preset):
+    """timm's layer-decay grouping over maeflow's names: scale = decay ** (depth + 1 - layer id)."""
+    model = maeflow.create_model(preset)
+    model.decoder.requires_grad_(False)  # fine-tuning optimizes the feature path only
+    depth, decay = len(model.encoder.blocks), 0.65
+    opt = build_optimizer(model, lr=1e-3, weight_decay=0.05, layer_decay=decay)
+    scale = {id(p): g["lr_scale"] for g in opt.param_groups for p in g["params"]}
+    wd = {id(p): g["weight_decay"] for g in opt.param_groups for p in g["params"]}
+    skip = model.no_weight_decay_names()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert len(scale) == len(trainable)
+    for name, p in trainable:
+        assert scale[id(p)] == pytest.approx(decay ** (depth + 1 - _mae_layer_id(name, depth))), name
+        assert wd[id(p)] == (0.0 if name in skip else 0.05), name
+    assert "names" not in opt.param_groups[0]
+
+
+def test_fused_resolution():
+    from maeflow.runtime import resolve_fused
+
+    cpu = torch.device("cpu")
+    assert resolve_fused("auto", cpu) and resolve_fused("auto", torch.device("cuda"))
+    assert not resolve_fused("auto", torch.device("mps")) and not resolve_fused(False, cpu)
+    with pytest.raises(ValueError, match="fused_optimizer"):
+        resolve_fused("yes", cpu)
+    assert build_optimizer(torch.nn.Linear(2, 2), 1e-3, 0.05, fused="auto").defaults["fused"] is True
