@@ -48,27 +48,11 @@ def cpu_description() -> str:
 
 
 def hf_twin(model, attn_implementation: str = "sdpa"):
-    """A ``ViTMAEForPreTraining`` with the architecture and the weights of maeflow image ``model``."""
-    import transformers
+    """A ``ViTMAEForPreTraining`` with the architecture and the weights of maeflow image ``model``
+    (the image plugin's one builder of the twin), in training mode."""
+    from maeflow_image.hf_twin import build_hf_vitmae
 
-    import maeflow
-
-    cfg = model.config
-    hf_cfg = transformers.ViTMAEConfig(
-        image_size=cfg.img_size, patch_size=cfg.patch_size, num_channels=cfg.in_chans,
-        hidden_size=cfg.embed_dim, num_hidden_layers=cfg.depth, num_attention_heads=cfg.num_heads,
-        intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio), decoder_hidden_size=cfg.decoder_embed_dim,
-        decoder_num_hidden_layers=cfg.decoder_depth, decoder_num_attention_heads=cfg.decoder_num_heads,
-        decoder_intermediate_size=int(cfg.decoder_embed_dim * cfg.mlp_ratio), mask_ratio=cfg.mask_ratio,
-        norm_pix_loss=cfg.norm_pix_loss, layer_norm_eps=cfg.norm_eps, qkv_bias=cfg.qkv_bias,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
-    hf_cfg._attn_implementation = attn_implementation
-    hf = transformers.ViTMAEForPreTraining(hf_cfg)
-    result = hf.load_state_dict(maeflow.export_state_dict(model, "hf"), strict=True)
-    if result.missing_keys or result.unexpected_keys:
-        raise RuntimeError(f"weight transfer to Hugging Face failed: {result}")
-    return hf.train()
+    return build_hf_vitmae(model, attn_implementation, copy_weights=True).train()
 
 
 def make_step(

@@ -13,22 +13,20 @@ Overrides are ``dotted.key=value`` with YAML scalar values (``3``, ``0.5``, ``tr
 (those go to the registered builder, which validates them itself).
 
 String values may reference environment variables as ``${NAME}`` (or ``${NAME:-default}``);
-an unset variable without default fails naming the key and the variable. docs/configs.md
-describes every key.
+an unset variable without default fails naming the key and the variable. The grammar is
+:mod:`maeflow._configio`'s, shared with the bench config; docs/configs.md describes every key.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from maeflow._errors import unknown_name_message
+from maeflow._configio import check_keys, interpolate_env, parse_overrides, read_yaml, set_dotted, validate
 
 
 class _Section(BaseModel):
@@ -157,10 +155,6 @@ class Config(_Section):
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-# keys under which any name is allowed (they go to registered builders)
-_FREE_KEYS = {("model", "args"), ("data", "options"), ("eval", "options")}
-
-
 def _plain(obj: Any) -> Any:
     if isinstance(obj, Mapping):
         return {str(k): _plain(v) for k, v in obj.items()}
@@ -169,95 +163,12 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _section_model(path: tuple[str, ...]) -> type[BaseModel] | None:
-    """The pydantic model at a dotted path, or None under a free-form mapping."""
-    model: type[BaseModel] = Config
-    for i, key in enumerate(path):
-        if path[: i + 1] in _FREE_KEYS:
-            return None
-        field = model.model_fields.get(key)
-        ann = getattr(field, "annotation", None)
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            model = ann
-        else:
-            return None
-    return model
-
-
-def _check_keys(data: Any, path: tuple[str, ...] = ()) -> None:
-    """Unknown keys fail naming the key, the valid keys at that level and a close match."""
-    if not isinstance(data, Mapping):
-        return
-    model = _section_model(path)
-    if model is None:
-        return
-    valid = list(model.model_fields)
-    for key, value in data.items():
-        if key not in model.model_fields:
-            where = ".".join(path) or "top level"
-            full = ".".join((*path, str(key)))
-            raise ValueError(f"config key {full!r} ({where}): " + unknown_name_message("key", key, valid))
-        _check_keys(value, (*path, key))
-
-
 def apply_dotted(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Set ``{"train.epochs": 5}``-style overrides into nested ``data`` (in place, returned)."""
+    """Set ``{"train.epochs": 5}``-style overrides into nested ``data`` (in place, returned),
+    each key checked against the config's sections."""
     for dotted, value in overrides.items():
-        parts = dotted.split(".")
-        if not all(parts):
-            raise ValueError(f"override key {dotted!r} is not a dotted key like train.epochs")
-        # check the path as we go so the message names the first wrong part
-        node = data
-        for i, part in enumerate(parts):
-            model = _section_model(tuple(parts[:i]))
-            if model is not None and part not in model.model_fields:
-                where = ".".join(parts[:i]) or "top level"
-                raise ValueError(
-                    f"override {dotted!r} ({where}): " + unknown_name_message("key", part, list(model.model_fields))
-                )
-            if i == len(parts) - 1:
-                node[part] = value
-            else:
-                child = node.get(part)
-                if not isinstance(child, dict):
-                    child = {}
-                    node[part] = child
-                node = child
+        set_dotted(data, dotted, value, Config)
     return data
-
-
-_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def interpolate_env(data: Any, env: Mapping[str, str], path: str = "") -> Any:
-    """Replace ``${NAME}`` / ``${NAME:-default}`` in strings with environment values."""
-    if isinstance(data, dict):
-        return {k: interpolate_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in data.items()}
-    if isinstance(data, list):
-        return [interpolate_env(v, env, f"{path}[{i}]") for i, v in enumerate(data)]
-    if not isinstance(data, str):
-        return data
-
-    def sub(m: re.Match) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
-        raise ValueError(
-            f"config key {path!r} uses ${{{name}}}, but the environment variable {name} is not set: "
-            f"export {name}=... or override it, e.g. {path}=/your/path"
-        )
-
-    return _ENV.sub(sub, data)
-
-
-def _format_validation_error(exc: ValidationError) -> str:
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "config"
-        lines.append(f"{loc}: {err['msg']}")
-    return "invalid config: " + "; ".join(lines)
 
 
 def config_from_dict(
@@ -269,20 +180,13 @@ def config_from_dict(
     if not isinstance(data, Mapping):
         raise ValueError(f"a config must be a mapping of sections, got {type(data).__name__}")
     merged = _plain(dict(data))
-    _check_keys(merged)
+    check_keys(merged, Config)
     apply_dotted(merged, dict(overrides or {}))
     merged = interpolate_env(merged, os.environ if env is None else env)
     try:
-        return Config.model_validate(merged)
-    except ValidationError as exc:
-        raise ValueError(_format_validation_error(exc)) from None
-
-
-def parse_override_list(items: list[str]) -> dict[str, Any]:
-    """``["train.epochs=5", ...]`` → ``{"train.epochs": 5}`` (values read as YAML scalars)."""
-    from maeflow.cli.common import parse_overrides
-
-    return parse_overrides(items)
+        return validate(Config, merged)
+    except ValueError as exc:
+        raise ValueError(f"invalid config: {exc}") from None
 
 
 def load_config(
@@ -291,15 +195,9 @@ def load_config(
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Read a YAML config, apply ``key.sub=value`` overrides, resolve ``${ENV}`` and validate."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ValueError(f"cannot parse {path}: {exc}") from None
+    data = read_yaml(path, "config file")
     if isinstance(overrides, list):
-        overrides = parse_override_list(overrides)
+        overrides = parse_overrides(overrides)
     try:
         return config_from_dict(data, overrides, env)
     except ValueError as exc:

@@ -1,9 +1,10 @@
 """Registries of named components, one per kind, filled by plugins.
 
 Kinds: ``model`` (preset builders), ``tokenizer``, ``masker``, ``target_normalizer``, ``loss``,
-``dataset``, ``visualizer``, ``checkpoint_format``. Plugins add to them through the
-``maeflow_register`` hook (see :mod:`maeflow.hookspecs`); user code may also call
-:func:`register` directly, e.g. in a notebook.
+``dataset``, ``visualizer``, ``checkpoint_format``, ``bench_subject`` (a peer implementation
+``maeflow bench`` measures next to a preset, see :class:`maeflow.bench.subjects.BenchSubject`).
+Plugins add to them through the ``maeflow_register`` hook (see :mod:`maeflow.hookspecs`); user
+code may also call :func:`register` directly, e.g. in a notebook.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ KINDS: tuple[str, ...] = (
     "dataset",
     "visualizer",
     "checkpoint_format",
+    "bench_subject",
 )
 
 
@@ -117,3 +119,7 @@ class Registrar:
     def checkpoint_format(self, name: str, fmt: Any) -> None:
         """An object with ``detect``, ``to_maeflow`` and optionally ``from_maeflow``."""
         self.add("checkpoint_format", name, fmt)
+
+    def bench_subject(self, kind: str, cls: Any) -> None:
+        """A :class:`maeflow.bench.subjects.BenchSubject` class, used by bench entries ``kind: NAME``."""
+        self.add("bench_subject", kind, cls)

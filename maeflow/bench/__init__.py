@@ -4,7 +4,10 @@ A bench config lists entries — a model preset by registry name, a data source 
 inputs from the tokenizer, or a registered dataset), batch, steps, precision, attention backend,
 compile — and :func:`run_bench` validates them all against the registries, runs them one after
 another (each in a fresh process by default), and writes ``results.json``, ``results.md`` and
-``results.png``. Models and datasets of any installed plugin take part with no change here.
+``results.png``. Models, datasets and peer implementations (``bench_subject``, e.g. the image
+plugin's Hugging Face twin) of any installed plugin take part with no change here. Each entry
+trains with the trainer's runtime: its loader, mask seeds, precision, optimizer factory and
+step function (:mod:`maeflow.bench.measure`).
 """
 
 from __future__ import annotations

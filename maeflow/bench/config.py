@@ -13,26 +13,30 @@ A config file is YAML::
       - preset: mae_vit_test
         data: {dataset: digits, options: {}}       # any registered dataset
         probe: true
-      - kind: hf_vitmae                            # Hugging Face ViTMAEForPreTraining with the
-        preset: mae_vit_test                       # architecture of this image preset
+      - kind: <subject>                            # a bench subject a plugin registers: a peer
+        preset: mae_vit_test                       # implementation built like this preset
 
-``defaults`` fill every entry's unset fields. Unknown keys, presets, datasets and bad values
-raise ``ValueError`` naming the entry and the valid choices.
+``defaults`` fill every entry's unset fields. Unknown keys, presets, subjects, datasets and bad
+values raise ``ValueError`` naming the entry and the valid choices. Overrides, ``${ENV}``
+references and messages follow the run config's grammar (:mod:`maeflow._configio`,
+docs/configs.md).
 """
 
 from __future__ import annotations
 
 import copy
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from maeflow._configio import check_keys, interpolate_env, read_yaml, set_dotted, validate
+from maeflow._errors import unknown_name_message
 from maeflow.nn.attention import BACKENDS
 
 Precision = Literal["fp32", "bf16", "fp16"]
-ENTRY_KINDS: tuple[str, ...] = ("maeflow", "hf_vitmae")
 
 
 class DataSpec(BaseModel):
@@ -43,6 +47,8 @@ class DataSpec(BaseModel):
     dataset: str
     options: dict[str, Any] = Field(default_factory=dict)
     workers: int = Field(0, ge=0, description="DataLoader worker processes")
+    # as data.device_pipeline in a run config: the dataset's GPU pipeline (auto: on CUDA when offered)
+    device_pipeline: bool | Literal["auto"] = "auto"
 
 
 class OptimizerSpec(BaseModel):
@@ -62,7 +68,7 @@ class BenchEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = ""
-    kind: Literal["maeflow", "hf_vitmae"] = "maeflow"
+    kind: str = "maeflow"  # "maeflow", or a registered bench subject (maeflow.bench.subjects)
     preset: str
     args: dict[str, Any] = Field(default_factory=dict)
     data: Literal["synthetic"] | DataSpec = "synthetic"
@@ -94,11 +100,6 @@ class BenchEntry(BaseModel):
             raise ValueError(f"warmup ({self.warmup}) must be smaller than steps ({self.steps})")
         if not self.name:
             self.name = self.preset if self.kind == "maeflow" else f"{self.kind}:{self.preset}"
-        if self.kind == "hf_vitmae":
-            if not isinstance(self.data, str):
-                raise ValueError("hf_vitmae entries run on synthetic data only (the model alone is compared)")
-            if self.probe:
-                raise ValueError("probes are for maeflow entries; hf_vitmae entries measure speed and loss")
         return self
 
     @property
@@ -155,51 +156,8 @@ class BenchConfig(BaseModel):
         return self
 
 
-def _set_dotted(d: dict[str, Any], key: str, value: Any) -> None:
-    parts = key.split(".")
-    for p in parts[:-1]:
-        d = d.setdefault(p, {})
-        if not isinstance(d, dict):
-            raise ValueError(f"override {key!r}: {p!r} is not a mapping")
-    d[parts[-1]] = value
-
-
-def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Command-line ``key=value`` overrides on the raw config mapping.
-
-    Top-level keys (``device``, ``isolation``, ``threads``) set themselves; an entry field
-    (``steps=3``, ``optimizer.lr=1e-3``) applies to every entry (and the defaults);
-    ``entries.<name>.<field>=v`` applies to one entry.
-    """
-    raw = copy.deepcopy(raw)
-    entry_fields = set(BenchEntry.model_fields)
-    top_fields = set(BenchConfig.model_fields) - {"entries"}
-    for key, value in overrides.items():
-        head = key.split(".", 1)[0]
-        if head in top_fields:
-            _set_dotted(raw, key, value)
-        elif head == "entries":
-            parts = key.split(".", 2)
-            if len(parts) < 3:
-                raise ValueError(f"override {key!r}: use entries.<name>.<field>=value")
-            target = [e for e in raw.get("entries", []) if _entry_name(e) == parts[1]]
-            if not target:
-                names = [_entry_name(e) for e in raw.get("entries", [])]
-                raise ValueError(f"override {key!r}: no entry named {parts[1]!r}; entries are {', '.join(names)}")
-            _set_dotted(target[0], parts[2], value)
-        elif head in entry_fields:
-            _set_dotted(raw.setdefault("defaults", {}), key, value)
-            for e in raw.get("entries", []):
-                if isinstance(e, dict) and head in e:
-                    _set_dotted(e, key, value)
-        else:
-            from maeflow._errors import unknown_name_message
-
-            raise ValueError(unknown_name_message("bench setting", head, entry_fields | top_fields | {"entries"}))
-    return raw
-
-
 def _entry_name(e: Any) -> str:
+    """An entry's name as :class:`BenchEntry` will give it (``name``, else from kind and preset)."""
     if not isinstance(e, dict):
         return ""
     if e.get("name"):
@@ -208,25 +166,87 @@ def _entry_name(e: Any) -> str:
     return str(e.get("preset", "")) if kind == "maeflow" else f"{kind}:{e.get('preset', '')}"
 
 
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Command-line ``key=value`` overrides on the raw config mapping (a new copy).
+
+    Top-level keys (``device``, ``isolation``, ``threads``, ``defaults.<field>``) set themselves;
+    an entry field (``steps=3``, ``optimizer.lr=1e-3``) applies to every entry (and the
+    defaults); ``entries.<name>.<field>=v`` applies to one entry. Keys are checked as in the
+    run config (:func:`maeflow._configio.set_dotted`).
+    """
+    raw = copy.deepcopy(raw)
+    entry_fields = set(BenchEntry.model_fields)
+    top_fields = set(BenchConfig.model_fields) - {"entries"}
+    for key, value in overrides.items():
+        head = key.split(".", 1)[0]
+        if head == "defaults":
+            rest = key.split(".", 1)[1] if "." in key else ""
+            if not rest:
+                raw["defaults"] = value
+            else:
+                set_dotted(raw.setdefault("defaults", {}), rest, value, BenchEntry, ("defaults",), key)
+        elif head in top_fields:
+            set_dotted(raw, key, value, BenchConfig)
+        elif head == "entries":
+            parts = key.split(".", 2)
+            if len(parts) < 3:
+                raise ValueError(f"override {key!r}: use entries.<name>.<field>=value")
+            target = [e for e in raw.get("entries", []) if _entry_name(e) == parts[1]]
+            if not target:
+                names = [_entry_name(e) for e in raw.get("entries", [])]
+                raise ValueError(f"override {key!r}: no entry named {parts[1]!r}; entries are {', '.join(names)}")
+            set_dotted(target[0], parts[2], value, BenchEntry, ("entries", parts[1]), key)
+        elif head in entry_fields:
+            set_dotted(raw.setdefault("defaults", {}), key, value, BenchEntry, (), key)
+            for e in raw.get("entries", []):
+                if isinstance(e, dict) and head in e:
+                    set_dotted(e, key, value, BenchEntry, (), key)
+        else:
+            raise ValueError(f"override {key!r}: " + unknown_name_message(
+                "bench setting", head, entry_fields | top_fields | {"entries"}))  # fmt: skip
+    return raw
+
+
+def check_config_keys(raw: dict[str, Any]) -> None:
+    """Unknown keys at the top, in ``defaults`` and in each entry fail naming the valid ones."""
+    check_keys(raw, BenchConfig)
+    check_keys(raw.get("defaults"), BenchEntry, ("defaults",))
+    entries = raw.get("entries")
+    for e in entries if isinstance(entries, list) else []:
+        check_keys(e, BenchEntry, ("entries", _entry_name(e)))
+
+
 def parse_config(raw: dict[str, Any], source: str = "config") -> BenchConfig:
-    """Schema check only (no registry look-ups); pydantic's messages become one ``ValueError``."""
+    """Schema check only (no registry look-ups): unknown keys and bad values raise one
+    ``ValueError`` beginning with ``source``; entries are named as in overrides
+    (``entries.<name>.steps``)."""
+    names = [_entry_name(e) for e in raw.get("entries", [])] if isinstance(raw.get("entries"), list) else []
+
+    def where(loc: tuple) -> tuple:
+        if len(loc) > 1 and loc[0] == "entries" and isinstance(loc[1], int) and loc[1] < len(names):
+            return ("entries", names[loc[1]] or loc[1], *loc[2:])
+        return loc
+
     try:
-        return BenchConfig.model_validate(raw)
-    except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            loc = ".".join(str(x) for x in err["loc"])
-            lines.append(f"{loc}: {err['msg']}" if loc else err["msg"])
-        raise ValueError(f"{source}: " + "; ".join(lines)) from None
+        if isinstance(raw, dict):
+            check_config_keys(raw)
+        return validate(BenchConfig, raw, where)
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[BenchConfig, dict[str, Any]]:
-    """Read a YAML bench config, apply overrides, check the schema. Returns ``(config, raw)``."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"bench config {str(path)!r} does not exist")
-    raw = yaml.safe_load(path.read_text()) or {}
+def load_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, env: Mapping[str, str] | None = None
+) -> tuple[BenchConfig, dict[str, Any]]:
+    """Read a YAML bench config, apply overrides, resolve ``${ENV}``, check the schema.
+    Returns ``(config, raw)``, ``raw`` the resolved mapping (what results.json records)."""
+    raw = read_yaml(path, "bench config")
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a bench config is a mapping with an 'entries' list")
-    raw = apply_overrides(raw, overrides or {})
+    try:
+        check_config_keys(raw)
+        raw = apply_overrides(raw, overrides or {})
+        raw = interpolate_env(raw, os.environ if env is None else env)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     return parse_config(raw, str(path)), raw

@@ -229,8 +229,9 @@ def markdown_report(record: dict[str, Any]) -> str:
         " point group — or the model's own `baseline_pred`). Entries on synthetic inputs (random tensors,"
         " nothing to learn) measure speed; their loss stays at the baseline."
         " Probe: kNN / linear-probe top-1 after this short pretraining, in brackets the same encoder at its"
-        " random initial weights. vs HF: samples/s over Hugging Face `ViTMAEForPreTraining` with the same"
-        " architecture, batch and precision, in the same run (in brackets: peak memory over its peak memory).",
+        " random initial weights. vs HF: samples/s over the peer entry (a plugin's reference implementation,"
+        " e.g. Hugging Face's MAE) with the same preset, batch and precision, in the same run (in brackets:"
+        " peak memory over its peak memory).",
         "",
     ]
     return "\n".join(lines)
@@ -249,7 +250,7 @@ def write_chart(results: list[dict[str, Any]], path: Path) -> Path:
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 1.2 + 0.45 * n), constrained_layout=True)
     ys = list(range(n))
     speed = [r["samples_per_s"] if o else 0.0 for r, o in zip(results, ok, strict=True)]
-    ax1.barh(ys, speed, color=["tab:orange" if r["kind"] == "hf_vitmae" else "tab:blue" for r in results])
+    ax1.barh(ys, speed, color=["tab:blue" if r["kind"] == "maeflow" else "tab:orange" for r in results])
     for y, o, s in zip(ys, ok, speed, strict=True):
         ax1.text(s, y, f" {s:.1f}" if o else " failed", va="center", fontsize=8)
     ax1.set_yticks(ys, names)

@@ -1,5 +1,6 @@
 """Validating a bench config against the registries, running its entries one after another
-(each in a fresh process by default), and pairing maeflow entries with their Hugging Face peers."""
+(each in a fresh process by default), and pairing maeflow entries with their peers (e.g. the
+image plugin's Hugging Face twin)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from typing import Any
 import torch
 
 from maeflow.bench.config import BenchConfig, BenchEntry, DataSpec
-from maeflow.bench.measure import RESULT_FIELDS, run_entry
+from maeflow.bench.measure import NO_PEER, RESULT_FIELDS, run_entry
+from maeflow.bench.subjects import subject_class
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,17 @@ def _check_dataset(spec: DataSpec, what: str) -> None:
 
 def validate_entry(entry: BenchEntry, device: str) -> None:
     """Registry look-ups and a build on the meta device (no memory, no compute): an unknown
-    preset, dataset or model argument fails here, before anything runs."""
+    preset, subject, dataset or model argument fails here, before anything runs."""
     import maeflow
     from maeflow.plugins import registry
 
     registry("model").get(entry.preset)
+    subject = subject_class(entry.kind)  # unknown kind: ValueError listing the registered subjects
+    if getattr(subject, "peer", False):
+        if isinstance(entry.data, DataSpec):
+            raise ValueError(f"{entry.kind} entries run on synthetic data only (the model alone is compared)")
+        if entry.probe:
+            raise ValueError(f"probes are for maeflow entries; {entry.kind} entries measure speed and loss")
     if isinstance(entry.data, DataSpec):
         _check_dataset(entry.data, "data:")
     if entry.probe:
@@ -49,22 +57,21 @@ def validate_entry(entry: BenchEntry, device: str) -> None:
         raise ValueError("precision fp16 is for CUDA; use bf16 or fp32 on CPU")
     with torch.device("meta"):
         model = maeflow.create_model(entry.preset, **entry.args)
-    if entry.kind == "hf_vitmae":
-        try:
-            import transformers  # noqa: F401
-        except ImportError:
-            raise ValueError("hf_vitmae entries need the transformers package (pip install transformers)") from None
-        from maeflow.bench.subjects import hf_vitmae_settings
-
-        hf_vitmae_settings(model)
+    check = getattr(subject, "check", None)
+    if check is not None:
+        check(model)
 
 
 def validate(config: BenchConfig) -> None:
     """Check every entry; all problems are reported together in one ``ValueError``."""
+    from maeflow.runtime import resolve_device
+
     problems = []
-    if config.device == "cuda" and not torch.cuda.is_available():
-        problems.append("device: 'cuda' was asked for, but torch sees no CUDA device")
-    device = "cuda" if config.device == "cuda" or (config.device == "auto" and torch.cuda.is_available()) else "cpu"
+    try:
+        device = resolve_device(config.device).type
+    except ValueError as exc:
+        problems.append(f"device: {exc}")
+        device = "cuda"
     for entry in config.entries:
         try:
             validate_entry(entry, device)
@@ -135,26 +142,30 @@ def _run_subprocess(entry: BenchEntry, config: BenchConfig, log_dir: Path) -> di
 
 
 def attach_hf_ratios(results: list[dict[str, Any]], entries: list[BenchEntry]) -> None:
-    """``vs_hf``: a maeflow entry's samples/s over its Hugging Face peer's — the ``hf_vitmae``
-    entry with the same preset, arguments, batch and precision, on synthetic inputs as the peer
-    always is — measured in the same run; ``vs_hf_peak_mem`` likewise for peak memory."""
+    """``vs_hf``: a maeflow entry's samples/s over its peer's — the entry of a peer subject
+    (``peer = True``, e.g. the image plugin's Hugging Face twin) with the same preset, arguments,
+    batch and precision, on synthetic inputs as a peer always is — measured in the same run;
+    ``vs_hf_peak_mem`` likewise for peak memory."""
 
     def key(e: BenchEntry) -> str:
         return json.dumps([e.preset, e.args, e.batch, e.precision, str(e.data)], sort_keys=True, default=str)
 
-    peers = {key(e): r for e, r in zip(entries, results, strict=True) if e.kind == "hf_vitmae"}
+    def is_peer(e: BenchEntry) -> bool:
+        return bool(getattr(subject_class(e.kind), "peer", False))
+
+    peers = {key(e): r for e, r in zip(entries, results, strict=True) if is_peer(e)}
     for e, r in zip(entries, results, strict=True):
-        if e.kind == "hf_vitmae":
+        if is_peer(e):
             r["vs_hf"] = r["vs_hf_peak_mem"] = "n/a: is the peer"
             continue
-        r.setdefault("vs_hf_peak_mem", "n/a: no matching hf_vitmae entry")
+        r.setdefault("vs_hf_peak_mem", NO_PEER)
         if r["status"] != "ok":
             continue
         peer = peers.get(key(e))
         if peer is None:
-            r["vs_hf"] = r["vs_hf_peak_mem"] = "n/a: no matching hf_vitmae entry"
+            r["vs_hf"] = r["vs_hf_peak_mem"] = NO_PEER
         elif peer["status"] != "ok":
-            r["vs_hf"] = r["vs_hf_peak_mem"] = "n/a: the hf_vitmae peer failed"
+            r["vs_hf"] = r["vs_hf_peak_mem"] = f"n/a: the {peer['kind']} peer failed"
         else:
             r["vs_hf"] = r["samples_per_s"] / peer["samples_per_s"]
             r["vs_hf_peak_mem"] = r["peak_mem_mb"] / peer["peak_mem_mb"]

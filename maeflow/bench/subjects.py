@@ -1,5 +1,6 @@
-"""What a bench entry trains: a maeflow preset, or a Hugging Face ``ViTMAEForPreTraining`` peer
-with the same architecture.
+"""What a bench entry trains: a maeflow preset (kind ``maeflow``), or a peer implementation a
+plugin registers as a bench subject (the image plugin registers Hugging Face's model with
+the preset's architecture).
 
 A subject wraps one ``nn.Module`` and says how to get its loss from an input batch and the
 trivial-baseline loss on the same batch, so the measuring loop never branches on the kind.
@@ -7,15 +8,54 @@ trivial-baseline loss on the same batch, so the measuring loop never branches on
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
 import maeflow
+from maeflow._errors import unknown_name_message
 from maeflow.nn.blocks import set_attention_backend
-from maeflow.targets import MaskedMSELoss
+
+
+class BenchSubject(Protocol):
+    """What the bench measures; built as ``cls(preset, args, attention)`` from an entry.
+
+    A registered subject class may also have ``check(model)`` (a static method raising
+    ``ValueError`` when the preset, built on the meta device, cannot be its subject; run before
+    anything is measured) and ``peer = True``: a peer entry runs on synthetic inputs only,
+    without probes, and the maeflow entry of the same preset, arguments, batch and precision
+    reports its speed and memory against it (``vs_hf``, ``vs_hf_peak_mem``).
+    """
+
+    kind: ClassVar[str]
+    attention: str  # the attention path it runs, as reported
+    seeded_masks: bool  # masks drawn from per-sample seeds as the trainer draws them (else its own RNG)
+
+    @property
+    def module(self) -> nn.Module: ...
+
+    def num_tokens(self) -> int: ...
+
+    def example_inputs(self, batch: int, generator: torch.Generator) -> torch.Tensor: ...
+
+    def no_weight_decay(self) -> set[str]:
+        """Parameter names trained without weight decay."""
+
+    def loss(self, module: nn.Module, inputs: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        """``(loss, aux)`` of one forward of ``module``; ``kwargs`` (``generator``: the mask
+        generators of :func:`maeflow.runtime.mask_generators`) only when ``seeded_masks``."""
+
+    def visible_tokens(self, aux: Any) -> int: ...
+
+    def baselines(self, aux: Any) -> dict[str, torch.Tensor]:
+        """Losses of trivial predictions on the batch and mask of ``aux``."""
+
+    def counting_backend(self):
+        """A context under which FLOPs are counted."""
+
+    def compile(self) -> None:
+        """Compile the module in place (``compile: true``), as its training would."""
 
 
 def trivial_baselines(loss_fn, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -41,10 +81,12 @@ class MaeflowSubject:
     """
 
     kind = "maeflow"
+    peer = False
 
     def __init__(self, preset: str, args: dict[str, Any], attention: str):
         self.model = maeflow.create_model(preset, **args)
         self.attention = attention
+        self.seeded_masks = hasattr(self.model, "masker")  # the trainer's rule
         set_attention_backend(self.model, attention)
 
     @property
@@ -61,8 +103,8 @@ class MaeflowSubject:
         fn = getattr(self.model, "no_weight_decay_names", None)
         return set(fn()) if fn is not None else set()
 
-    def loss(self, module: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        out = module(inputs)
+    def loss(self, module: nn.Module, inputs: torch.Tensor, **kwargs: Any) -> tuple[torch.Tensor, Any]:
+        out = module(inputs, **kwargs)
         return out.loss, out
 
     def visible_tokens(self, aux: Any) -> int:
@@ -90,6 +132,12 @@ class MaeflowSubject:
         whatever backend the entry runs with."""
         return _Backend(self.model, "sdpa", self.attention)
 
+    def compile(self) -> None:
+        """What ``train.compile`` does: the transformer stacks under ``torch.compile``."""
+        from maeflow.train.trainer import compile_stacks
+
+        compile_stacks(self.model)
+
 
 class _Backend:
     def __init__(self, model: nn.Module, during: str, after: str):
@@ -102,116 +150,14 @@ class _Backend:
         set_attention_backend(self.model, self.after)
 
 
-def hf_vitmae_settings(model: nn.Module) -> dict[str, Any]:
-    """``ViTMAEConfig`` keyword arguments for the architecture of a maeflow model.
+def subject_class(kind: str) -> type:
+    """The subject class of an entry ``kind``: ``"maeflow"``, or a :class:`BenchSubject` a plugin
+    registered under that name (``registry.add("bench_subject", name, cls)``)."""
+    if kind == MaeflowSubject.kind:
+        return MaeflowSubject
+    from maeflow.plugins import registry
 
-    Needs a square 2-D patch tokenizer (``patch_size``, ``img_size``, ``in_chans``), an encoder
-    with a cls token and plain ViT blocks in encoder and decoder — what Hugging Face's ViTMAE
-    can express; anything else raises ``ValueError`` saying what is missing.
-    """
-    from maeflow.targets import IdentityNormalizer, PatchNormalizer
-
-    name = getattr(model, "model_name", None) or type(model).__name__
-    tok = model.tokenizer
-    missing = [a for a in ("patch_size", "img_size", "in_chans") if not hasattr(tok, a)]
-    if missing:
-        raise ValueError(
-            f"hf_vitmae needs an image preset with a 2-D patch tokenizer; {name!r} has no tokenizer "
-            f"attribute(s) {', '.join(missing)}"
-        )
-    size = tok.img_size if isinstance(tok.img_size, (tuple, list)) else (tok.img_size, tok.img_size)
-    if size[0] != size[1]:
-        raise ValueError(f"hf_vitmae needs square images (its positional table is square); {name!r} is {size}")
-    enc, dec = model.encoder, model.decoder
-    if enc.cls_token is None or enc.pos_every_block or dec.pos_every_block:
-        raise ValueError(f"hf_vitmae needs a cls token and positions added once at the input; {name!r} differs")
-
-    def blocks(part: nn.Module) -> tuple[int, int, int, bool]:
-        b = part.blocks[0]
-        try:
-            return len(part.blocks), b.attn.num_heads, b.mlp.fc1.out_features, b.attn.qkv.bias is not None
-        except AttributeError:
-            raise ValueError(f"hf_vitmae needs plain ViT blocks; {name!r} uses {type(b).__name__}") from None
-
-    depth, heads, inter, qkv_bias = blocks(enc)
-    d_depth, d_heads, d_inter, _ = blocks(dec)
-    if isinstance(model.target_normalizer, PatchNormalizer):
-        norm_pix = True
-    elif isinstance(model.target_normalizer, IdentityNormalizer):
-        norm_pix = False
-    else:
-        raise ValueError(f"hf_vitmae knows per-patch or no target normalization; {name!r} uses another")
-    return dict(
-        hidden_size=enc.embed_dim,
-        num_hidden_layers=depth,
-        num_attention_heads=heads,
-        intermediate_size=inter,
-        qkv_bias=qkv_bias,
-        decoder_hidden_size=dec.embed_dim,
-        decoder_num_hidden_layers=d_depth,
-        decoder_num_attention_heads=d_heads,
-        decoder_intermediate_size=d_inter,
-        patch_size=int(tok.patch_size),
-        image_size=int(size[0]),
-        num_channels=int(tok.in_chans),
-        mask_ratio=float(model.mask_ratio),
-        norm_pix_loss=norm_pix,
-        layer_norm_eps=1e-6,
-        hidden_act="gelu",
-    )
-
-
-class HFViTMAESubject:
-    """Hugging Face ``ViTMAEForPreTraining`` (``attn_implementation="sdpa"``) built with the
-    architecture of a maeflow image preset; inputs are that preset's example inputs. The entry's
-    ``attention`` setting does not apply: the peer always runs its own SDPA path."""
-
-    kind = "hf_vitmae"
-
-    def __init__(self, preset: str, args: dict[str, Any], attention: str):
-        from transformers import ViTMAEConfig, ViTMAEForPreTraining
-
-        with torch.device("meta"):
-            twin = maeflow.create_model(preset, **args)
-        self.settings = hf_vitmae_settings(twin)
-        self._twin_tokenizer = twin.tokenizer  # for example_inputs: the very inputs the maeflow entry gets
-        self.config = ViTMAEConfig(**self.settings)
-        self.model = ViTMAEForPreTraining._from_config(self.config, attn_implementation="sdpa")
-        self.attention = "sdpa"
-
-    @property
-    def module(self) -> nn.Module:
-        return self.model
-
-    def num_tokens(self) -> int:
-        return (self.settings["image_size"] // self.settings["patch_size"]) ** 2
-
-    def example_inputs(self, batch: int, generator: torch.Generator) -> torch.Tensor:
-        return self._twin_tokenizer.example_inputs(batch, generator=generator)
-
-    def no_weight_decay(self) -> set[str]:
-        return {n for n, p in self.model.named_parameters() if p.ndim <= 1 or n.endswith(("cls_token", "mask_token"))}
-
-    def loss(self, module: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, Any]:
-        out = module(pixel_values=inputs)
-        return out.loss, (inputs, out.mask, out.logits.detach())
-
-    def visible_tokens(self, aux: Any) -> int:
-        _, mask, _ = aux
-        return int(mask.shape[1] - mask[0].sum().item())
-
-    @torch.no_grad()
-    def baselines(self, aux: Any) -> dict[str, torch.Tensor]:
-        """Constant predictions against the targets HF's loss uses (patchified, optionally
-        normalized), scored with the same masked MSE."""
-        inputs, mask, pred = aux
-        target = self.model.patchify(inputs).float()
-        if self.settings["norm_pix_loss"]:
-            target = (target - target.mean(-1, keepdim=True)) / (target.var(-1, keepdim=True) + 1e-6).sqrt()
-        return trivial_baselines(MaskedMSELoss(), pred, target, mask.bool())
-
-    def counting_backend(self):
-        return contextlib.nullcontext()  # its SDPA path is what the counter knows already
-
-
-SUBJECTS = {"maeflow": MaeflowSubject, "hf_vitmae": HFViTMAESubject}
+    subjects = registry("bench_subject")
+    if kind not in subjects:
+        raise ValueError(unknown_name_message("bench subject", kind, [MaeflowSubject.kind, *subjects.names()]))
+    return subjects.get(kind)

@@ -11,7 +11,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("config", help="bench config YAML (e.g. configs/bench/cpu_smoke.yaml)")
     parser.add_argument(
         "overrides", nargs="*", metavar="key=value",
-        help="steps=3 (every entry), entries.<name>.batch=4 (one entry), device=cpu, isolation=inprocess",
+        help="steps=3 (every entry), entries.<name>.batch=4 (one entry), defaults.batch=8, device=cpu, "
+             "isolation=inprocess (the config grammar: docs/configs.md)",
     )  # fmt: skip
     parser.add_argument("--output-dir", help="run folder (default runs/bench/<UTC timestamp>)")
     parser.add_argument("--only", action="append", metavar="NAME[,NAME]",

@@ -9,9 +9,11 @@
 CHECKPOINT is a maeflow checkpoint file or a run directory (its ``checkpoints/last.pt``, else
 the newest ``*.pt``). Without ``--dataset``, the dataset and its options come from the config
 stored in a trainer checkpoint (``eval.dataset``/``eval.options``, else ``data.name``/
-``data.options``). Augmentation is always off for probes; fine-tuning trains on the train split
-with the dataset's augmentation default for it (``--data augment=false`` turns it off) and is
-scored on the un-augmented test split. See docs/evaluation.md.
+``data.options``). The evaluation is the trainer's own
+(:class:`maeflow.eval.probe.ProbeEvaluator`): augmentation is always off for probes;
+fine-tuning trains on the train split with the dataset's augmentation default for it
+(``--data augment=false`` turns it off) and is scored on the un-augmented test split. See
+docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -102,26 +104,34 @@ def _first(*values: Any) -> Any:
     return next(v for v in values if v is not None)
 
 
-def _device(name: str):
-    import torch
+def _eval_settings(args, stored: dict[str, Any]):
+    """The ``eval`` section of the run config (:class:`maeflow.config.EvalConfig`): the
+    checkpoint's stored settings, then the command line's. A command-line evaluation is final."""
+    from maeflow._configio import validate
+    from maeflow.config import EvalConfig
 
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    values = {k: v for k, v in stored.items() if k in EvalConfig.model_fields and k not in ("dataset", "options")}
+    given = {
+        "train_split": args.train_split, "test_split": args.test_split, "batch_size": args.batch_size,
+        "knn_k": args.knn_k, "linear_epochs": args.linear_epochs, "finetune_epochs": args.finetune_epochs,
+        "finetune_lr": args.finetune_lr, "finetune_batch_size": args.finetune_batch_size,
+    }  # fmt: skip
+    values.update({k: v for k, v in given.items() if v is not None})
+    values.update(final=True, compare_random_init=bool(args.compare_random_init), every_epochs=0)
+    if values.get("finetune_epochs", 0) < 0:
+        raise ValueError(f"--finetune-epochs must be >= 0, got {values['finetune_epochs']}")
     try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise ValueError(f"unknown device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but CUDA is not available")
-    return device
+        return validate(EvalConfig, values)
+    except ValueError as exc:
+        raise ValueError(f"invalid evaluation settings: {exc}") from None
 
 
 def run(args) -> int:
     import maeflow
     from maeflow.checkpoint import read_file
     from maeflow.cli.common import parse_overrides
-    from maeflow.data import build_dataset
-    from maeflow.eval import evaluate_encoder, finetune_encoder, random_init_like
+    from maeflow.eval.probe import ProbeEvaluator
+    from maeflow.runtime import resolve_device
 
     path = resolve_checkpoint(args.checkpoint)
     raw = read_file(path)
@@ -134,59 +144,31 @@ def run(args) -> int:
     if not name:
         raise ValueError(f"{path} does not say which dataset to probe on; pass --dataset NAME (e.g. digits)")
     options.update(parse_overrides(args.data))
-    finetune_options = dict(options)  # fine-tuning trains on the split as the dataset augments it
-    options["augment"] = False  # probes see the data as it is
-    train_split = args.train_split or ev.get("train_split") or "train"
-    test_split = args.test_split or ev.get("test_split") or "test"
-    settings = {
-        "batch_size": _first(args.batch_size, ev.get("batch_size"), 256),
-        "knn_k": _first(args.knn_k, ev.get("knn_k"), 20),
-        "linear_epochs": _first(args.linear_epochs, ev.get("linear_epochs"), 100),
-        "pool": _first(args.pool, ev.get("pool"), "auto"),
-    }
-    finetune = {
-        "epochs": _first(args.finetune_epochs, ev.get("finetune_epochs"), 0),
-        "lr": _first(args.finetune_lr, ev.get("finetune_lr"), 1e-3),
-        "batch_size": _first(args.finetune_batch_size, ev.get("finetune_batch_size"), 64),
-    }
-    if finetune["epochs"] < 0:
-        raise ValueError(f"--finetune-epochs must be >= 0, got {finetune['epochs']}")
-    device = _device(args.device)
+    settings = _eval_settings(args, ev)
+    pool = _first(args.pool, ev.get("pool"), "auto")
+    device = resolve_device(args.device)
     seed = _first(args.seed, _stored_seed(raw.get("config")), 0)
-
-    train_ds = build_dataset(name, train_split, model=model, **options)
-    test_ds = build_dataset(name, test_split, model=model, **options)
+    # the trainer's evaluator: same datasets (probes un-augmented), probes, fine-tuning and twin
+    evaluator = ProbeEvaluator.for_dataset(name, options, settings, seed=seed, model=model, device=device,
+                                           pool=pool, num_workers=args.num_workers)  # fmt: skip
+    train_ds, test_ds = evaluator.datasets()
     progress = raw.get("progress")
     step = _first(progress.get("global_step"), progress.get("step"), None) if isinstance(progress, dict) else None
     label = f"pretrained{f' (step {step})' if step is not None else ''}"
     print(f"{path}: {model.model_name} ({result.format} layout), probing on {name} "
-          f"[{train_split} {len(train_ds)} / {test_split} {len(test_ds)}] on {device}")  # fmt: skip
-    finetune_train = None
-    if finetune["epochs"]:
-        finetune_train = train_ds if finetune_options == options else build_dataset(name, train_split, model=model,
-                                                                                    **finetune_options)  # fmt: skip
+          f"[{settings.train_split} {len(train_ds)} / {settings.test_split} {len(test_ds)}] on {device}")  # fmt: skip
 
-    def evaluate(encoder) -> dict[str, Any]:
-        out = evaluate_encoder(encoder, train_ds, test_ds, device=device, seed=seed, **settings)
-        if finetune_train is not None:
-            tuned = finetune_encoder(encoder, finetune_train, test_ds, epochs=finetune["epochs"], lr=finetune["lr"],
-                                     batch_size=finetune["batch_size"], device=device, seed=seed,
-                                     num_workers=args.num_workers, pool=settings["pool"])  # fmt: skip
-            out.update({k: v for k, v in tuned.items() if k.startswith("finetune_")},
-                       finetune_epochs=finetune["epochs"], finetune_lr=finetune["lr"],
-                       finetune_batch_size=finetune["batch_size"], finetune_seconds=tuned["seconds"])  # fmt: skip
-        return out
-
-    rows = [(label, evaluate(model))]
+    rows = [(label, evaluator.evaluate(model))]
     if args.compare_random_init:
-        rows.append(("random init", evaluate(random_init_like(model, seed=seed + 1))))  # the trainer's twin
+        rows.append(("random init", evaluator.evaluate(evaluator.twin(model))))  # the trainer's twin
     print(format_table(rows))
     first = rows[0][1]
-    tuned = (f"fine-tuning {finetune['epochs']} epochs (lr {finetune['lr']:g}, batch {finetune['batch_size']}), "
-             if finetune["epochs"] else "")  # fmt: skip
+    s = settings
+    tuned = (f"fine-tuning {s.finetune_epochs} epochs (lr {s.finetune_lr:g}, batch {s.finetune_batch_size}), "
+             if s.finetune_epochs else "")  # fmt: skip
     seconds = sum(r["seconds"] + r.get("finetune_seconds", 0.0) for _, r in rows)
-    print(f"{first['num_classes']} classes, {settings['pool']} features, kNN k={first['knn_k']} (T=0.07), "
-          f"linear probe {settings['linear_epochs']} epochs, {tuned}{seconds:.1f} s")  # fmt: skip
+    print(f"{first['num_classes']} classes, {pool} features, kNN k={first['knn_k']} (T=0.07), "
+          f"linear probe {s.linear_epochs} epochs, {tuned}{seconds:.1f} s")  # fmt: skip
     if args.json:
         from maeflow.utils.io import atomic_write
 
@@ -195,14 +177,14 @@ def run(args) -> int:
             "model": model.model_name,
             "step": step,
             "dataset": name,
-            "options": options,
-            "train_split": train_split,
-            "test_split": test_split,
+            "options": evaluator.options,
+            "train_split": s.train_split,
+            "test_split": s.test_split,
             "seed": seed,
             "pretrained": first,
         }
-        if finetune["epochs"]:
-            out["finetune_options"] = finetune_options  # the fine-tuning train split's (augmentation on by default)
+        if s.finetune_epochs:
+            out["finetune_options"] = evaluator.finetune_options  # the fine-tuning split's (augmented by default)
         if args.compare_random_init:
             out["random_init"] = rows[1][1]
         atomic_write(args.json, (json.dumps(out, indent=2, default=str) + "\n").encode())

@@ -16,6 +16,10 @@ encoders without one), extracted once in eval mode without gradients. Two probes
 Fine-tuning (:mod:`maeflow.eval.finetune`) trains a copy of the tokenizer + encoder together
 with a new linear head on ``forward_features`` (AdamW, warm-up + cosine, label smoothing; MAE's
 recipe), deterministic given ``seed``; the caller's model is not changed.
+
+:class:`ProbeEvaluator` (:mod:`maeflow.eval.probe`) runs both on a registered dataset with a
+config's ``eval`` settings: the trainer's evaluations and ``maeflow eval`` are that one object.
+Probes read their datasets with ``augment=False`` (:func:`probe_options`, the one place).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from maeflow.eval.features import _num_classes, extract_features, model_device
 from maeflow.eval.finetune import finetune_encoder
 from maeflow.eval.knn import knn_predict, knn_top1
 from maeflow.eval.linear import linear_probe, standardize
+from maeflow.eval.probe import ProbeEvaluator, probe_options
 
 
 def random_init_like(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -99,12 +104,14 @@ def evaluate_encoder(
 
 
 __all__ = [
+    "ProbeEvaluator",
     "evaluate_encoder",
     "extract_features",
     "finetune_encoder",
     "knn_predict",
     "knn_top1",
     "linear_probe",
+    "probe_options",
     "random_init_like",
     "standardize",
 ]

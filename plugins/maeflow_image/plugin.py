@@ -3,6 +3,7 @@
 from maeflow import hookimpl
 from maeflow_image.data import digits, image_folder
 from maeflow_image.formats import HuggingFaceViTMAEFormat, OfficialMAEFormat, TimmViTFormat
+from maeflow_image.hf_twin import HFViTMAESubject
 from maeflow_image.presets import PRESETS
 from maeflow_image.tokenizer import PatchTokenizer
 from maeflow_image.visualize import image_reconstruction_figure
@@ -19,3 +20,4 @@ def maeflow_register(registry):
     registry.visualizer("image", image_reconstruction_figure)
     registry.dataset("digits", digits)
     registry.dataset("image_folder", image_folder)
+    registry.bench_subject("hf_vitmae", HFViTMAESubject)

@@ -34,12 +34,43 @@ def test_defaults_fill_entries_and_names_default_to_the_preset():
         ({"preset": "mae_vit_test", "steps": 3, "warmup": 3}, "warmup"),
         ({"preset": "mae_vit_test", "precision": "fp8"}, "precision"),
         ({"preset": "mae_vit_test", "attention": "flash"}, "unknown attention backend"),
-        ({"preset": "mae_vit_test", "kind": "hf_vitmae", "data": {"dataset": "digits"}}, "synthetic"),
     ],
 )
 def test_schema_errors_name_the_problem(entry, message):
     with pytest.raises(ValueError, match=message):
         config(entry)
+
+
+def test_unknown_keys_name_the_entry_the_valid_keys_and_a_close_match():
+    with pytest.raises(ValueError) as info:
+        config({"preset": "mae_vit_test"}, {"name": "b", "preset": "mae_vit_test", "stesp": 3})
+    msg = str(info.value)
+    assert "'entries.b.stesp'" in msg and "did you mean 'steps'?" in msg and "warmup" in msg
+    assert "Extra inputs" not in msg
+    with pytest.raises(ValueError, match=r"'entries.mae_vit_test.data.optons'.*did you mean 'options'"):
+        config({"preset": "mae_vit_test", "data": {"dataset": "digits", "optons": {}}})
+    with pytest.raises(ValueError, match=r"'defaults.optimizer.lrr'.*did you mean 'lr'"):
+        config({"preset": "mae_vit_test"}, defaults={"optimizer": {"lrr": 1}})
+    with pytest.raises(ValueError, match=r"unknown key 'isolaton'.*did you mean 'isolation'"):
+        config({"preset": "mae_vit_test"}, isolaton="inprocess")
+
+
+def test_bad_values_name_the_entry_by_name():
+    with pytest.raises(ValueError, match=r"entries.b.precision: Input should be 'fp32', 'bf16' or 'fp16'"):
+        config({"preset": "mae_vit_test"}, {"name": "b", "preset": "mae_vit_test", "precision": "fp8"})
+
+
+def test_env_references_resolve_as_in_run_configs(tmp_path):
+    path = tmp_path / "b.yaml"
+    path.write_text(
+        "entries:\n  - preset: mae_vit_test\n"
+        "    data: {dataset: image_folder, options: {root: '${ROOT}'}}\n    name: ${NAME:-x}\n"
+    )
+    cfg, raw = load_config(path, env={"ROOT": "/data"})
+    assert cfg.entries[0].data.options == {"root": "/data"} and cfg.entries[0].name == "x"
+    assert raw["entries"][0]["data"]["options"]["root"] == "/data"
+    with pytest.raises(ValueError, match=r"uses \$\{ROOT\}.*export ROOT="):
+        load_config(path, env={})
 
 
 def test_duplicate_names_are_rejected():
@@ -59,6 +90,12 @@ def test_overrides_reach_every_entry_or_one():
         apply_overrides(raw, {"stpes": 3})
     with pytest.raises(ValueError, match="no entry named 'c'"):
         apply_overrides(raw, {"entries.c.batch": 2})
+    # sub-keys are checked like run-config overrides
+    with pytest.raises(ValueError, match=r"override 'optimizer.lrr' \(optimizer\).*did you mean 'lr'"):
+        apply_overrides(raw, {"optimizer.lrr": 0.1})
+    with pytest.raises(ValueError, match=r"override 'entries.b.stpes' \(entries.b\).*did you mean 'steps'"):
+        apply_overrides(raw, {"entries.b.stpes": 2})
+    assert parse_config(apply_overrides(raw, {"defaults.batch": 5})).entries[0].batch == 5
 
 
 @pytest.mark.parametrize(
@@ -68,6 +105,9 @@ def test_overrides_reach_every_entry_or_one():
         ({"preset": "mae_vit_test", "data": {"dataset": "digitz"}}, r"unknown dataset 'digitz': did you mean 'digits'"),
         ({"preset": "mae_vit_test", "args": {"img_sise": 32}}, r"img_sise.*did you mean 'img_size'"),
         ({"preset": "mae_vit_test", "probe": True}, "probe: true needs a labelled dataset"),
+        ({"preset": "mae_vit_test", "kind": "hf_vitmea"}, r"unknown bench subject 'hf_vitmea'.*'hf_vitmae'"),
+        ({"preset": "mae_vit_test", "kind": "hf_vitmae", "data": {"dataset": "digits"}}, "synthetic"),
+        ({"preset": "mae_vit_test", "kind": "hf_vitmae", "probe": True}, "probes are for maeflow entries"),
     ],
 )
 def test_unknown_names_fail_before_anything_runs(entry, message, tmp_path, monkeypatch):
@@ -108,3 +148,13 @@ def test_shipped_configs_parse_and_start_with_their_command(path):
     known = [e.model_dump(mode="json") for e in cfg.entries if e.preset in registry("model")]
     if known:
         validate(parse_config({**raw, "device": "cpu", "entries": known}))
+
+
+def test_peer_subjects_are_registered_by_plugins():
+    """The core bench knows only maeflow presets; the Hugging Face twin is the image plugin's."""
+    from maeflow.bench.subjects import MaeflowSubject, subject_class
+    from maeflow.plugins import registry
+
+    assert subject_class("maeflow") is MaeflowSubject
+    hf = registry("bench_subject").get("hf_vitmae")
+    assert subject_class("hf_vitmae") is hf and hf.__module__ == "maeflow_image.hf_twin" and hf.peer

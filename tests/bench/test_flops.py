@@ -7,6 +7,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import maeflow
 from maeflow.bench.measure import count_flops
 from maeflow.bench.subjects import MaeflowSubject
+from maeflow.runtime import Precision
 
 
 def hand_count_mae_vit_test(attention_backward: float) -> int:
@@ -52,7 +53,7 @@ def test_mae_vit_test_flops_match_hand_count(attention):
     torch.manual_seed(0)
     subject = MaeflowSubject("mae_vit_test", {}, attention)
     x = subject.example_inputs(2, torch.Generator().manual_seed(0))
-    flops, visible = count_flops(subject, x, torch.device("cpu"), "fp32")
+    flops, visible = count_flops(subject, x, Precision("fp32", "cpu"))
     assert visible == 4
     assert flops / 2 == hand_count_mae_vit_test(attention_backward=2.5)
     # counting leaves no gradients behind and restores the entry's attention backend

@@ -132,3 +132,29 @@ def test_a_worker_killed_like_the_oom_killer_is_reported(tmp_path, monkeypatch):
     (row,) = run_bench(cfg, tmp_path / "run", progress=False).results
     assert row["status"] == "failed"
     assert row["error"].startswith("process killed by SIGKILL (out of memory?)") and "allocating" in row["error"]
+
+
+def test_the_measured_step_is_the_trainers_step_with_its_mask_seeds(monkeypatch):
+    """The bench times the trainer's own optimizer step (the same function object), fed mask
+    seeds as the trainer draws them: per sample, from its position in the epoch."""
+    import maeflow.train.trainer as trainer
+    from maeflow.bench import measure
+    from maeflow.data import sample_seed
+    from maeflow.runtime import pretrain_step
+
+    assert measure.STEP is pretrain_step and trainer.pretrain_step is pretrain_step
+    seen = []
+
+    def spy(model, optimizer, micro_batches, precision, **kwargs):
+        micro_batches = list(micro_batches)
+        seen.append([s if s is None else [int(v) for v in s] for _, s in micro_batches])
+        return pretrain_step(model, optimizer, micro_batches, precision, **kwargs)
+
+    monkeypatch.setattr(measure, "STEP", spy)
+    common = {"preset": "mae_vit_test", "batch": 4, "steps": 2, "warmup": 0, "loss_window": 1}
+    cfg = parse_config({"entries": [{**common, "data": {"dataset": "digits"}}, {**common, "name": "synthetic"}]})
+    digits, synthetic = (measure.run_entry(e, "cpu", 1) for e in cfg.entries)
+    assert digits["status"] == synthetic["status"] == "ok"
+    # digits: the sampler's positions 0-3 then 4-7 of epoch 0; synthetic: the same positions
+    expected = [[[sample_seed(0, 0, 4 * step + i, 1) for i in range(4)]] for step in range(2)]
+    assert seen == expected + expected

@@ -110,3 +110,34 @@ def test_dataset_from_config():
     other = {"data": {"name": "image_folder", "options": {"root": "x"}}, "eval": {"dataset": "digits"}}
     assert dataset_from_config(other)[:2] == ("digits", {})  # pretraining options belong to another dataset
     assert dataset_from_config(None) == (None, {}, {})
+
+
+def test_eval_cli_and_trainer_share_the_probe_code(checkpoint, monkeypatch, capsys):
+    """``maeflow eval`` and the trainer's evaluations are one ProbeEvaluator: the same function
+    object probes in both."""
+    import maeflow.train.builder as builder
+    from maeflow.config import config_from_dict
+    from maeflow.eval.probe import ProbeEvaluator
+
+    assert builder.ProbeEvaluator is ProbeEvaluator
+    calls = []
+    real = ProbeEvaluator.evaluate
+
+    def spy(self, model, final=True):
+        calls.append(self.options)
+        return real(self, model, final)
+
+    monkeypatch.setattr(ProbeEvaluator, "evaluate", spy)
+    assert main(["eval", str(checkpoint), "--dataset", "digits", "--linear-epochs", "1", "--knn-k", "3"]) == 0
+    cfg = config_from_dict({"model": {"name": "mae_vit_test", "args": {"img_size": 16}}, "data": {"name": "digits"}},
+                           {"eval.final": True, "eval.linear_epochs": 1, "eval.knn_k": 3,
+                            "eval.options": {"augment": True}})  # fmt: skip
+    model = builder.build_model(cfg)
+    trained = builder.ProbeEvaluator(cfg, model)(model)
+    assert 0 <= trained["knn_top1"] <= 100
+    assert calls == [{"augment": False}] * 2  # probes never augment, whatever the options say
+
+
+def test_eval_device_goes_through_the_runtime_resolver(checkpoint, capsys):
+    assert main(["eval", str(checkpoint), "--dataset", "digits", "--device", "tpu9"]) == 2
+    assert "device must be auto, cpu, cuda or cuda:N" in capsys.readouterr().err

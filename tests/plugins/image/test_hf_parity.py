@@ -7,30 +7,15 @@ import torch
 import maeflow
 
 transformers = pytest.importorskip("transformers")
-
-
-def hf_model_like(model, norm_pix_loss=True):
-    cfg = model.config
-    hf_cfg = transformers.ViTMAEConfig(
-        image_size=cfg.img_size, patch_size=cfg.patch_size, num_channels=cfg.in_chans,
-        hidden_size=cfg.embed_dim, num_hidden_layers=cfg.depth, num_attention_heads=cfg.num_heads,
-        intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio), decoder_hidden_size=cfg.decoder_embed_dim,
-        decoder_num_hidden_layers=cfg.decoder_depth, decoder_num_attention_heads=cfg.decoder_num_heads,
-        decoder_intermediate_size=int(cfg.decoder_embed_dim * cfg.mlp_ratio), mask_ratio=cfg.mask_ratio,
-        norm_pix_loss=norm_pix_loss, layer_norm_eps=cfg.norm_eps, qkv_bias=cfg.qkv_bias,
-        hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
-    )  # fmt: skip
-    hf_cfg._attn_implementation = "eager"
-    return transformers.ViTMAEForPreTraining(hf_cfg).eval()
+from maeflow_image.hf_twin import build_hf_vitmae, hf_vitmae_settings  # noqa: E402
 
 
 def compare(name, batch=2, norm_pix_loss=True, **overrides):
     torch.manual_seed(0)
     overrides.setdefault("attention", "math")
     ours = maeflow.create_model(name, norm_pix_loss=norm_pix_loss, **overrides).eval()
-    hf = hf_model_like(ours, norm_pix_loss)
-    result = hf.load_state_dict(maeflow.export_state_dict(ours, "hf"), strict=True)
-    assert not result.missing_keys and not result.unexpected_keys
+    assert hf_vitmae_settings(ours)["norm_pix_loss"] is norm_pix_loss
+    hf = build_hf_vitmae(ours, attn_implementation="eager", copy_weights=True).eval()
     x = ours.tokenizer.example_inputs(batch, generator=torch.Generator().manual_seed(1))
     noise = torch.rand(batch, ours.tokenizer.num_tokens, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
