@@ -134,7 +134,7 @@ class MaeflowSubject:
 
     def compile(self) -> None:
         """What ``train.compile`` does: the transformer stacks under ``torch.compile``."""
-        from maeflow.train.trainer import compile_stacks
+        from maeflow.runtime import compile_stacks
 
         compile_stacks(self.model)
 

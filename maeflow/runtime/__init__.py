@@ -2,7 +2,7 @@
 trainer-state checkpoints and the one pretraining step. Recipes (``maeflow.train``,
 ``maeflow.eval.finetune``, ``maeflow bench``) are short compositions of these parts.
 
-- :func:`resolve_device`, :func:`set_threads`, :func:`seed_everything` (:mod:`.device`)
+- :func:`resolve_device`, :func:`set_threads`, :func:`seed_everything`, :func:`compile_stacks` (:mod:`.device`)
 - :class:`Strategy` — single process / DDP / FSDP2: wrap, gradient sync, full state dicts,
   collectives (:mod:`.strategy`)
 - :class:`Precision` — autocast, dtype, gradient scaler (:mod:`.precision`)
@@ -11,7 +11,7 @@ trainer-state checkpoints and the one pretraining step. Recipes (``maeflow.train
 - :func:`pretrain_step` — micro-batches → one optimizer step (:mod:`.step`)
 """
 
-from maeflow.runtime.device import resolve_device, seed_everything, set_threads
+from maeflow.runtime.device import compile_stacks, resolve_device, seed_everything, set_threads
 from maeflow.runtime.optim import WarmupCosine, build_optimizer, param_groups, resolve_fused
 from maeflow.runtime.precision import Precision
 from maeflow.runtime.step import StepOutput, mask_generators, pretrain_step
@@ -24,6 +24,7 @@ __all__ = [
     "Strategy",
     "WarmupCosine",
     "build_optimizer",
+    "compile_stacks",
     "mask_generators",
     "param_groups",
     "pretrain_step",

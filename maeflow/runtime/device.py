@@ -1,4 +1,4 @@
-"""The device a run uses, its CPU threads, and global seeding: the one resolver every loop calls."""
+"""The device a run uses, its CPU threads, global seeding and compilation: the one resolver every loop calls."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import torch
+from torch import nn
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -36,3 +37,12 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (1 << 32))
     torch.manual_seed(seed)
+
+
+def compile_stacks(model: nn.Module) -> None:
+    """``torch.compile`` the transformer stacks only (``encoder`` and ``decoder`` when the model
+    has them, else the whole module); tokenizer and masker stay eager. The trainer and
+    ``maeflow bench`` compile through this one function, so the bench measures what trains."""
+    parts = [getattr(model, p) for p in ("encoder", "decoder") if isinstance(getattr(model, p, None), nn.Module)]
+    for part in parts or [model]:
+        part.compile()

@@ -36,9 +36,9 @@ from maeflow.runtime import (
     Strategy,
     WarmupCosine,
     build_optimizer,
+    compile_stacks,
     pretrain_step,
     resolve_device,
-    resolve_fused,  # noqa: F401  (maeflow.bench.measure imports it from here until it moves)
 )
 from maeflow.runtime import state as ckpt
 from maeflow.runtime.device import set_threads
@@ -66,13 +66,6 @@ class TrainResult:
     interrupted: str | None = None  # "SIGTERM", "SIGINT" or "request" when stopped early
     skipped_steps: int = 0
     reconstruction: Path | None = None
-
-
-def compile_stacks(model: nn.Module) -> None:
-    """``torch.compile`` the transformer stacks only; tokenizer and masker stay eager."""
-    parts = [getattr(model, p) for p in ("encoder", "decoder") if isinstance(getattr(model, p, None), nn.Module)]
-    for part in parts or [model]:
-        part.compile()
 
 
 class Trainer:
