@@ -21,6 +21,7 @@ token attends to them, which leaves every grid output exactly as if the prefix w
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from maeflow.nn import Attention, Mlp
@@ -40,19 +41,14 @@ def _check_window(grid: tuple[int, int], window: tuple[int, int], shift: tuple[i
 
 def _window_partition(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
     """(B, T', F', D) → (B·nW, w_t·w_f, D), windows in row-major (time, frequency) order."""
-    B, T, F, D = x.shape
     wt, wf = window
-    x = x.reshape(B, T // wt, wt, F // wf, wf, D).permute(0, 1, 3, 2, 4, 5)  # (B, nT, nF, wt, wf, D)
-    return x.reshape(-1, wt * wf, D)
+    return rearrange(x, "b (nt wt) (nf wf) d -> (b nt nf) (wt wf) d", wt=wt, wf=wf)
 
 
 def _window_merge(x: torch.Tensor, window: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
     """Inverse of :func:`_window_partition`: (B·nW, w_t·w_f, D) → (B, T', F', D)."""
-    T, F = grid
-    wt, wf = window
-    D = x.shape[-1]
-    x = x.reshape(-1, T // wt, F // wf, wt, wf, D).permute(0, 1, 3, 2, 4, 5)  # (B, nT, wt, nF, wf, D)
-    return x.reshape(-1, T, F, D)
+    (T, F), (wt, wf) = grid, window
+    return rearrange(x, "(b nt nf) (wt wf) d -> b (nt wt) (nf wf) d", nt=T // wt, nf=F // wf, wt=wt, wf=wf)
 
 
 def shifted_window_mask(grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]) -> torch.Tensor | None:
