@@ -153,6 +153,7 @@ def make_train_step(args, device):
 def bench_attention(args, device) -> list[dict]:
     from maeflow.nn import kernels as K
     from maeflow.nn.attention import choose_kernel
+
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     rows = []
     if device.type == "cuda":

@@ -78,7 +78,8 @@ def drop_path_rates(rate: float, depth: int) -> list[float]:
 
 class Block(nn.Module):
     """``x + drop_path(attn(norm1(x)))`` then ``x + drop_path(mlp(norm2(x)))``; ``(B, N, D) -> (B, N, D)``.
-    ``drop_path`` (stochastic depth) is off by default."""
+    ``drop_path`` (stochastic depth) is off by default. A block that mixes tokens differently
+    (e.g. attention within windows) subclasses this and overrides :meth:`attend`."""
 
     def __init__(
         self,
@@ -97,8 +98,12 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
+    def attend(self, h: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The attention branch on normalized tokens, ``(B, N, D) -> (B, N, D)``."""
+        return self.attn(h, attn_mask)
+
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), attn_mask))
+        x = x + self.drop_path(self.attend(self.norm1(x), attn_mask))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
