@@ -24,13 +24,17 @@ attention call would cut each block in two. So :func:`attention` checks
 :func:`torch.compiler.is_compiling` once and, while tracing, calls the decision through
 :func:`torch.compiler.assume_constant_result`: dynamo runs it at trace time and puts the kernel's
 name into the graph as a constant, and the graph runs that kernel (``sdpa_kernel`` traces). A
-new shape is a new trace (dynamo's shape guards), hence a new decision. Under dynamic shapes
-(a symbolic size) the decision is plain SDPA, PyTorch's own choice.
+new shape is a new trace (dynamo's shape guards), hence a new decision. The sizes go in through
+:func:`operator.index`: under dynamic shapes that specializes the graph on the attention call's sizes (one
+graph per batch size, as without dynamic shapes), since the kernel choice depends on them; a
+size marked strictly dynamic (``torch._dynamo.mark_dynamic``) cannot be specialized, so use a
+fixed ``attention`` backend there.
 """
 
 from __future__ import annotations
 
 import logging
+import operator
 from typing import Literal
 
 import torch
@@ -106,9 +110,9 @@ def choose_kernel(q: torch.Tensor, k: torch.Tensor, attn_mask: torch.Tensor | No
         device = f"cuda:{torch.cuda.current_device()}"
     if not torch.compiler.is_compiling():
         return _decide(device, dtype, *sizes, grad, mask)
-    if not all(isinstance(s, int) for s in sizes):  # symbolic sizes (dynamic shapes)
-        return "sdpa"
-    return _decide_while_tracing(device, dtype, *sizes, grad, mask)
+    # operator.index: a size dynamo traces as symbolic becomes a constant of this graph (a guard)
+    bh, n, m, dh = (operator.index(s) for s in sizes)
+    return _decide_while_tracing(device, dtype, bh, n, m, dh, grad, mask)
 
 
 def attention_choices() -> dict[str, str]:

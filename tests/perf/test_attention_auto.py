@@ -261,3 +261,15 @@ def test_autotune_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("MAEFLOW_ATTENTION_AUTOTUNE", "0")
     q = torch.randn(4, 8, 64, 32)
     assert choose_kernel(q, q) == "sdpa"
+
+
+def test_auto_under_dynamic_shapes_specializes_the_attention_sizes():
+    """With ``dynamic=True`` the sizes reach the decision as constants: one graph, no break."""
+    import maeflow
+
+    torch._dynamo.reset()
+    block = maeflow.nn.Block(16, 2, attention="auto")
+    compiled = torch.compile(block, backend="eager", fullgraph=True, dynamic=True)
+    for batch in (4, 6):
+        x = torch.randn(batch, 5, 16)
+        torch.testing.assert_close(compiled(x), block(x))
