@@ -34,7 +34,6 @@ import io
 import json
 import logging
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -152,12 +151,14 @@ def make_train_step(args, device):
 
 
 def bench_attention(args, device) -> list[dict]:
-    A = __import__("importlib").import_module("maeflow.nn.attention")
+    from maeflow.nn import kernels as K
+    from maeflow.nn.attention import choose_kernel
+
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     rows = []
     if device.type == "cuda":
-        ok, why = A.xformers_available(device.index or 0)
-        kernels = (["xformers"] if ok else []) + list(A._sdpa_backends()) + ["sdpa", "math"]
+        ok, why = K.xformers_available(device.index or 0)
+        kernels = (["xformers"] if ok else []) + list(K.sdpa_backends()) + ["sdpa", "math"]
     else:
         ok, why = False, "no CUDA device"
         kernels = ["sdpa", "sdpa_flash", "math"]
@@ -170,14 +171,14 @@ def bench_attention(args, device) -> list[dict]:
         for kernel in kernels:
 
             def once(kernel=kernel, q=q, k=k, v=v, g=g):
-                out = A.run_kernel(kernel, q, k, v)
+                out = K.run_kernel(kernel, q, k, v)
                 torch.autograd.grad(out, (q, k, v), g)
 
             try:
                 row["ms"][kernel] = median_time(once, device, 3, args.attention_reps) * 1e3
             except Exception as exc:
                 row["unsupported"][kernel] = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        row["auto_picks"] = A.choose_kernel(q, k)
+        row["auto_picks"] = choose_kernel(q, k)
         rows.append(row)
     return [{"xformers": {"loads": ok, "why": why}}] + rows
 
@@ -325,6 +326,7 @@ def main(argv=None) -> int:
     import torchvision
 
     import maeflow
+    from maeflow.utils.sysinfo import cpu_model
 
     h, w = (int(v) for v in args.jpeg_size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="maeflow_jpegs_") as tmp:
@@ -357,7 +359,7 @@ def main(argv=None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "cpus": os.cpu_count(), "cpu": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(), "cpu": cpu_model(),
         },
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                      "cuda": torch.version.cuda, "maeflow": maeflow.__version__},

@@ -1,4 +1,9 @@
-"""Shared neural-network parts: attention switch, transformer block, positional tables."""
+"""Shared neural-network parts: attention switch, transformer block, positional tables.
+
+``attention`` is the dispatch (:mod:`maeflow.nn.attention`), the kernels by name are in
+:mod:`maeflow.nn.kernels`, and the optional per-shape measurement ``auto`` consults is
+:mod:`maeflow.nn.autotune`.
+"""
 
 from maeflow.nn.attention import BACKENDS, attention, math_attention, resolve_backend, xformers_available
 from maeflow.nn.blocks import Attention, Block, DropPath, Mlp, drop_path_rates, set_attention_backend

@@ -1,12 +1,17 @@
 """Pre-norm transformer block: attention → MLP → block.
 
 Parameter names follow the ViT layout used by MAE and timm (``norm1``, ``attn.qkv``,
-``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``) so checkpoints map one-to-one.
+``attn.proj``, ``norm2``, ``mlp.fc1``, ``mlp.fc2``) so checkpoints map one-to-one. The MLP is
+timm's (:class:`timm.layers.Mlp`: fc1 → GELU → fc2; its dropouts are off). Stochastic depth is
+not timm's ``DropPath``: timm scales the kept mask before multiplying, ``x · (m / keep)``, where
+maeflow computes ``(x · m) / keep`` — the same random draws but results that differ in the last
+bit, and recorded Point-MAE runs (drop path 0.1) would no longer reproduce bit for bit.
 """
 
 from __future__ import annotations
 
 import torch
+from timm.layers import Mlp
 from torch import nn
 
 from maeflow.nn.attention import attention, check_backend
@@ -34,17 +39,6 @@ class Attention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, N, Dh)
         out = attention(q, k, v, self.backend, attn_mask)  # (B, H, N, Dh)
         return self.proj(out.transpose(1, 2).reshape(B, N, D))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class DropPath(nn.Module):
@@ -78,7 +72,8 @@ def drop_path_rates(rate: float, depth: int) -> list[float]:
 
 class Block(nn.Module):
     """``x + drop_path(attn(norm1(x)))`` then ``x + drop_path(mlp(norm2(x)))``; ``(B, N, D) -> (B, N, D)``.
-    ``drop_path`` (stochastic depth) is off by default."""
+    ``drop_path`` (stochastic depth) is off by default. A block that mixes tokens differently
+    (e.g. attention within windows) subclasses this and overrides :meth:`attend`."""
 
     def __init__(
         self,
@@ -97,8 +92,12 @@ class Block(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
+    def attend(self, h: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """The attention branch on normalized tokens, ``(B, N, D) -> (B, N, D)``."""
+        return self.attn(h, attn_mask)
+
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), attn_mask))
+        x = x + self.drop_path(self.attend(self.norm1(x), attn_mask))
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 

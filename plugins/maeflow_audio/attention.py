@@ -21,9 +21,9 @@ token attends to them, which leaves every grid output exactly as if the prefix w
 from __future__ import annotations
 
 import torch
-from torch import nn
+from einops import rearrange
 
-from maeflow.nn import Attention, Mlp
+from maeflow.nn import Block
 
 
 def _check_window(grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]):
@@ -40,19 +40,14 @@ def _check_window(grid: tuple[int, int], window: tuple[int, int], shift: tuple[i
 
 def _window_partition(x: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
     """(B, T', F', D) → (B·nW, w_t·w_f, D), windows in row-major (time, frequency) order."""
-    B, T, F, D = x.shape
     wt, wf = window
-    x = x.reshape(B, T // wt, wt, F // wf, wf, D).permute(0, 1, 3, 2, 4, 5)  # (B, nT, nF, wt, wf, D)
-    return x.reshape(-1, wt * wf, D)
+    return rearrange(x, "b (nt wt) (nf wf) d -> (b nt nf) (wt wf) d", wt=wt, wf=wf)
 
 
 def _window_merge(x: torch.Tensor, window: tuple[int, int], grid: tuple[int, int]) -> torch.Tensor:
     """Inverse of :func:`_window_partition`: (B·nW, w_t·w_f, D) → (B, T', F', D)."""
-    T, F = grid
-    wt, wf = window
-    D = x.shape[-1]
-    x = x.reshape(-1, T // wt, F // wf, wt, wf, D).permute(0, 1, 3, 2, 4, 5)  # (B, nT, wt, nF, wf, D)
-    return x.reshape(-1, T, F, D)
+    (T, F), (wt, wf) = grid, window
+    return rearrange(x, "(b nt nf) (wt wf) d -> b (nt wt) (nf wf) d", nt=T // wt, nf=F // wf, wt=wt, wf=wf)
 
 
 def shifted_window_mask(grid: tuple[int, int], window: tuple[int, int], shift: tuple[int, int]) -> torch.Tensor | None:
@@ -72,8 +67,9 @@ def shifted_window_mask(grid: tuple[int, int], window: tuple[int, int], shift: t
     return win[:, :, None] == win[:, None, :]
 
 
-class WindowedBlock(nn.Module):
-    """Pre-norm transformer block with attention inside windows of the token grid.
+class WindowedBlock(Block):
+    """Pre-norm transformer block with attention inside windows of the token grid: a
+    :class:`maeflow.nn.Block` whose attention branch (:meth:`attend`) runs per window.
 
     ``forward(x (B, n + T'·F', D)) -> (B, n + T'·F', D)`` where ``n = num_prefix_tokens`` and
     the grid tokens are in time-major order.
@@ -92,16 +88,12 @@ class WindowedBlock(nn.Module):
         attention: str = "auto",
         num_prefix_tokens: int = 1,
     ):
-        super().__init__()
-        self.grid = (int(grid[0]), int(grid[1]))
-        self.window, self.shift = _check_window(self.grid, tuple(window), tuple(shift))
+        grid = (int(grid[0]), int(grid[1]))
+        window, shift = _check_window(grid, tuple(window), tuple(shift))
+        super().__init__(dim, num_heads, mlp_ratio, qkv_bias, norm_eps, attention)
+        self.grid, self.window, self.shift = grid, window, shift
         self.num_prefix_tokens = num_prefix_tokens
-        self.norm1 = nn.LayerNorm(dim, eps=norm_eps)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, backend=attention)
-        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-        mask = shifted_window_mask(self.grid, self.window, self.shift)
-        self.register_buffer("attn_mask", mask, persistent=False)
+        self.register_buffer("attn_mask", shifted_window_mask(grid, window, shift), persistent=False)
 
     def extra_repr(self) -> str:
         return f"grid={self.grid}, window={self.window}, shift={self.shift}"
@@ -125,11 +117,10 @@ class WindowedBlock(nn.Module):
             out = torch.roll(out, shifts=(st, sf), dims=(1, 2))
         return out.reshape(B, L, D)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def attend(self, h: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Windows over the grid tokens; the prefix tokens attend among themselves."""
+        if attn_mask is not None:
+            raise ValueError("a windowed block makes its own attention mask")
         n = self.num_prefix_tokens
-        h = self.norm1(x)
         out = self._local_attention(h[:, n:])
-        if n:
-            out = torch.cat([self.attn(h[:, :n]), out], dim=1)  # prefix tokens attend among themselves
-        x = x + out
-        return x + self.mlp(self.norm2(x))
+        return torch.cat([self.attn(h[:, :n]), out], dim=1) if n else out

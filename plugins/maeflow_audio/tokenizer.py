@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from maeflow import Tokens
@@ -61,19 +62,13 @@ class SpectrogramTokenizer(nn.Module):
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, T, F) → (B, L, p·p)."""
-        B = x.shape[0]
         p = self.patch_size
-        t, f = self.grid
-        x = x.reshape(B, t, p, f, p).permute(0, 1, 3, 2, 4)  # (B, t, f, p_t, p_f)
-        return x.reshape(B, t * f, p * p)
+        return rearrange(x, "b 1 (t pt) (f pf) -> b (t f) (pt pf)", pt=p, pf=p)
 
     def untokenize(self, values: torch.Tensor) -> torch.Tensor:
         """(B, L, p·p) → (B, 1, T, F)."""
-        B = values.shape[0]
         p = self.patch_size
-        t, f = self.grid
-        x = values.reshape(B, t, f, p, p).permute(0, 1, 3, 2, 4)  # (B, t, p_t, f, p_f)
-        return x.reshape(B, 1, t * p, f * p)
+        return rearrange(values, "b (t f) (pt pf) -> b 1 (t pt) (f pf)", f=self.grid[1], pt=p, pf=p)
 
     def forward(self, x: torch.Tensor) -> Tokens:
         self.check(x)

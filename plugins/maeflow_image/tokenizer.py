@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from maeflow import Tokens
@@ -62,19 +63,14 @@ class PatchTokenizer(nn.Module):
             )
 
     def patchify(self, x: torch.Tensor) -> torch.Tensor:
-        B, C, H, W = x.shape
+        """(B, C, H, W) → (B, L, p·p·C)."""
         p = self.patch_size
-        x = x.reshape(B, C, H // p, p, W // p, p)
-        x = x.permute(0, 2, 4, 3, 5, 1)  # (B, h, w, p, p, C)
-        return x.reshape(B, (H // p) * (W // p), p * p * C)
+        return rearrange(x, "b c (h p1) (w p2) -> b (h w) (p1 p2 c)", p1=p, p2=p)
 
     def untokenize(self, values: torch.Tensor) -> torch.Tensor:
         """(B, L, p·p·C) → (B, C, H, W)."""
-        B = values.shape[0]
-        h, w = self.grid
-        p, C = self.patch_size, self.in_chans
-        x = values.reshape(B, h, w, p, p, C).permute(0, 5, 1, 3, 2, 4)  # (B, C, h, p, w, p)
-        return x.reshape(B, C, h * p, w * p)
+        p = self.patch_size
+        return rearrange(values, "b (h w) (p1 p2 c) -> b c (h p1) (w p2)", w=self.grid[1], p1=p, p2=p)
 
     def forward(self, x: torch.Tensor) -> Tokens:
         self.check(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from maeflow import Tokens, sincos_1d, sincos_3d
@@ -114,20 +115,14 @@ class TubeletTokenizer(nn.Module):
 
     def tubeletify(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) → (B, L, t·p·p·C), values ordered (time, row, column, channel)."""
-        B, C, T, H, W = x.shape
         t, p = self.tubelet_size, self.patch_size
-        x = x.reshape(B, C, T // t, t, H // p, p, W // p, p)
-        x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, T', H', W', t, p, p, C)
-        return x.reshape(B, self.num_tokens, self.target_dim)
+        return rearrange(x, "b c (t pt) (h ph) (w pw) -> b (t h w) (pt ph pw c)", pt=t, ph=p, pw=p)
 
     def untokenize(self, values: torch.Tensor) -> torch.Tensor:
         """(B, L, t·p·p·C) → (B, C, T, H, W)."""
-        B = values.shape[0]
-        Tp, Hp, Wp = self.layout
-        t, p, C = self.tubelet_size, self.patch_size, self.in_chans
-        x = values.reshape(B, Tp, Hp, Wp, t, p, p, C)
-        x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # (B, C, T', t, H', p, W', p)
-        return x.reshape(B, C, Tp * t, Hp * p, Wp * p)
+        _, h, w = self.layout
+        t, p = self.tubelet_size, self.patch_size
+        return rearrange(values, "b (t h w) (pt ph pw c) -> b c (t pt) (h ph) (w pw)", h=h, w=w, pt=t, ph=p, pw=p)
 
     def forward(self, x: torch.Tensor) -> Tokens:
         self.check(x)

@@ -125,3 +125,49 @@ def test_drop_path_rates_ramp_linearly_and_encoder_blocks_get_them():
     assert all(isinstance(b.drop_path, DropPath) for b in enc.blocks[1:])
     plain = Encoder(16, 3, 2, pos_embed=FixedPosEmbed(torch.zeros(5, 16)))
     assert all(isinstance(b.drop_path, torch.nn.Identity) for b in plain.blocks)
+
+
+def test_explicit_backends_never_consult_the_autotuner(monkeypatch):
+    """The dispatch runs without the measuring module: only ``auto`` asks it."""
+    from maeflow.nn import autotune
+
+    def no_autotune(*args):
+        raise AssertionError("an explicit backend must not measure")
+
+    monkeypatch.setattr(autotune, "kernel_for", no_autotune)
+    q = torch.randn(4, 8, 64, 32)  # large enough that ``auto`` would measure on CPU
+    for name in ("sdpa", "math"):
+        torch.testing.assert_close(attention(q, q, q, name), math_attention(q, q, q), atol=1e-5, rtol=1e-5)
+    with pytest.raises(AssertionError, match="must not measure"):
+        attention(q, q, q, "auto")
+
+
+def test_auto_says_once_why_it_chose_sdpa(caplog):
+    import importlib
+    import logging
+
+    A = importlib.import_module("maeflow.nn.attention")  # the module (maeflow.nn.attention is also a function)
+    A._logged.clear()
+    with caplog.at_level(logging.INFO, logger="maeflow.nn"):
+        for _ in range(3):
+            assert A.resolve_backend("auto", torch.device("cpu")) == "sdpa"
+    lines = [r.getMessage() for r in caplog.records if "attention backend 'auto'" in r.getMessage()]
+    assert len(lines) == 1 and "using sdpa" in lines[0] and "xformers" in lines[0]
+
+
+def test_cpu_model_reads_cpuinfo_once_and_falls_back(monkeypatch, tmp_path):
+    import builtins
+
+    from maeflow.utils import sysinfo
+
+    sysinfo.cpu_model.cache_clear()
+    fake = tmp_path / "cpuinfo"
+    fake.write_text("processor\t: 0\nmodel name\t: Fake CPU 9000 @ 3.0GHz\nflags\t: avx\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: real_open(fake if p == "/proc/cpuinfo" else p, *a, **k))
+    assert sysinfo.cpu_model() == "Fake CPU 9000 @ 3.0GHz"
+    fake.unlink()
+    assert sysinfo.cpu_model() == "Fake CPU 9000 @ 3.0GHz"  # cached: read once per process
+    sysinfo.cpu_model.cache_clear()
+    assert sysinfo.cpu_model()  # no /proc/cpuinfo: what platform knows, never empty
+    sysinfo.cpu_model.cache_clear()

@@ -12,18 +12,10 @@ import time
 import pytest
 import torch
 
-from maeflow.nn.attention import (
-    KernelSelector,
-    ShapeKey,
-    attention,
-    bh_bucket,
-    cache_file,
-    choose_kernel,
-    cuda_candidates,
-    math_attention,
-    run_kernel,
-    shape_key,
-)
+import maeflow.nn.autotune as T
+from maeflow.nn.attention import attention, choose_kernel
+from maeflow.nn.autotune import KernelSelector, ShapeKey, bh_bucket, cache_file, cuda_candidates, shape_key
+from maeflow.nn.kernels import math_attention, run_kernel
 
 ENC = ShapeKey("Fake GPU 80GB", "bfloat16", 4096, 50, 50, 64, True, "none")
 DEC = ShapeKey("Fake GPU 80GB", "bfloat16", 4096, 197, 197, 32, True, "none")
@@ -58,7 +50,7 @@ def selector(timer, tmp_path=None, context="torch X", candidates=None):
 def test_picks_the_fastest_kernel_per_shape(caplog):
     timer = FakeTimer(TABLE)
     sel = selector(timer)
-    with caplog.at_level(logging.INFO, logger="maeflow.nn.attention"):
+    with caplog.at_level(logging.INFO, logger="maeflow.nn"):
         enc, dec = sel.choose(ENC), sel.choose(DEC)
     assert enc.kernel == "sdpa_efficient" and dec.kernel == "sdpa_cudnn"
     assert enc.times_ms == pytest.approx({k: v * 1e3 for k, v in TABLE[ENC].items()})
@@ -79,7 +71,7 @@ def test_measures_each_shape_once():
 def test_unsupported_kernel_is_skipped_and_reported(caplog):
     table = {ENC: {"sdpa_flash": 0.5e-3, "sdpa_efficient": 0.9e-3}}  # no cuDNN entry: it raises
     sel = selector(FakeTimer(table))
-    with caplog.at_level(logging.INFO, logger="maeflow.nn.attention"):
+    with caplog.at_level(logging.INFO, logger="maeflow.nn"):
         choice = sel.choose(ENC)
     assert choice.kernel == "sdpa_flash"
     assert "sdpa_cudnn" in choice.unsupported and "head dim 64" in choice.unsupported["sdpa_cudnn"]
@@ -88,7 +80,7 @@ def test_unsupported_kernel_is_skipped_and_reported(caplog):
 
 def test_nothing_works_falls_back_to_plain_sdpa(caplog):
     sel = selector(FakeTimer({}))
-    with caplog.at_level(logging.WARNING, logger="maeflow.nn.attention"):
+    with caplog.at_level(logging.WARNING, logger="maeflow.nn"):
         choice = sel.choose(ENC)
     assert choice.kernel == "sdpa" and set(choice.unsupported) == set(SDPA_KERNELS)
     assert any("falling back to plain SDPA" in r.getMessage() for r in caplog.records)
@@ -125,7 +117,7 @@ def test_json_cache_is_reused_across_processes(tmp_path):
 def test_corrupt_cache_is_ignored_with_a_warning(tmp_path, caplog):
     (tmp_path / "attention_kernels.json").write_text("{not json")
     timer = FakeTimer(TABLE)
-    with caplog.at_level(logging.WARNING, logger="maeflow.nn.attention"):
+    with caplog.at_level(logging.WARNING, logger="maeflow.nn"):
         assert selector(timer, tmp_path).choose(ENC).kernel == "sdpa_efficient"
     assert any("ignoring attention kernel cache" in r.getMessage() for r in caplog.records)
     assert json.loads((tmp_path / "attention_kernels.json").read_text())["version"] == 1  # rewritten
@@ -183,14 +175,12 @@ def test_kernels_agree_with_math(kernel):
 
 
 def test_auto_on_cpu_small_calls_are_sdpa_unmeasured(monkeypatch):
-    A = importlib.import_module("maeflow.nn.attention")
-
     def no_selector():
         raise AssertionError("a call below CPU_MEASURE_MIN_WORK must not be measured")
 
-    monkeypatch.setattr(A, "cpu_selector", no_selector)
+    monkeypatch.setattr(T, "cpu_selector", no_selector)
     q = torch.randn(2, 3, 11, 8)
-    assert 2 * 3 * 11 * 11 * 8 < A.CPU_MEASURE_MIN_WORK
+    assert 2 * 3 * 11 * 11 * 8 < T.CPU_MEASURE_MIN_WORK
     assert choose_kernel(q, q) == "sdpa"
 
 
@@ -208,13 +198,13 @@ def test_margin_keeps_the_default_unless_clearly_beaten():
 def test_auto_on_cpu_large_calls_use_the_measured_kernel(monkeypatch, winner):
     """Above the size threshold the CPU selector (keyed by CPU model and thread count) decides,
     and the call runs the kernel it chose."""
-    A = importlib.import_module("maeflow.nn.attention")
+    A = importlib.import_module("maeflow.nn.attention")  # the module (maeflow.nn.attention is also a function)
     q = torch.randn(4, 8, 64, 32, requires_grad=True)  # B·H·N·M·Dh = 4.2 M
-    assert 4 * 8 * 64 * 64 * 32 >= A.CPU_MEASURE_MIN_WORK
-    key = ShapeKey(A.cpu_device_name(), "float32", 32, 64, 64, 32, True, "none")
+    assert 4 * 8 * 64 * 64 * 32 >= T.CPU_MEASURE_MIN_WORK
+    key = ShapeKey(T.cpu_device_name(), "float32", 32, 64, 64, 32, True, "none")
     times = {"sdpa": 1e-3, "math": 0.5e-3} if winner == "math" else {"sdpa": 1e-3, "math": 2e-3}
-    sel = KernelSelector(FakeTimer({key: times}), A.cpu_candidates, margin=A.CPU_MATH_MARGIN)
-    monkeypatch.setattr(A, "cpu_selector", lambda: sel)
+    sel = KernelSelector(FakeTimer({key: times}), T.cpu_candidates, margin=T.CPU_MATH_MARGIN)
+    monkeypatch.setattr(T, "cpu_selector", lambda: sel)
     ran = []
     real = A.run_kernel
     monkeypatch.setattr(A, "run_kernel", lambda kernel, *a, **kw: ran.append(kernel) or real(kernel, *a, **kw))
@@ -224,10 +214,9 @@ def test_auto_on_cpu_large_calls_use_the_measured_kernel(monkeypatch, winner):
 
 
 def test_cpu_timer_measures_both_real_kernels():
-    A = importlib.import_module("maeflow.nn.attention")
-    key = ShapeKey(A.cpu_device_name(1), "bfloat16", 8, 40, 40, 16, True, "none")
-    assert A.cpu_device_name(1).endswith(", 1 thread") and A.cpu_device_name(2).endswith(", 2 threads")
-    sel = KernelSelector(A.cpu_timer(warmup=0, reps=1), A.cpu_candidates, margin=A.CPU_MATH_MARGIN)
+    key = ShapeKey(T.cpu_device_name(1), "bfloat16", 8, 40, 40, 16, True, "none")
+    assert T.cpu_device_name(1).endswith(", 1 thread") and T.cpu_device_name(2).endswith(", 2 threads")
+    sel = KernelSelector(T.cpu_timer(warmup=0, reps=1), T.cpu_candidates, margin=T.CPU_MATH_MARGIN)
     choice = sel.choose(key)
     assert set(choice.times_ms) == {"sdpa", "math"} and all(t > 0 for t in choice.times_ms.values())
     assert choice.kernel in ("sdpa", "math") and not choice.unsupported
@@ -244,23 +233,43 @@ def test_auto_on_cpu_is_sdpa_and_matches_math():
 
 
 def test_choice_is_made_outside_the_graph_while_compiling(monkeypatch):
-    """Under torch.compile the selector runs at trace time (real tensors, real timing) and its
+    """Under torch.compile the decision runs at trace time (real timing on real tensors) and its
     answer is a constant in the graph: one graph, no break, the chosen kernel inside."""
     A = importlib.import_module("maeflow.nn.attention")  # the module (maeflow.nn.attention is also a function)
-
-    timer = FakeTimer({ShapeKey("Fake GPU", "float32", 8, 5, 5, 8, False, "none"): {"math": 1e-3, "sdpa_flash": 2e-3}})
-    sel = KernelSelector(timer, lambda key: ["sdpa_flash", "math"])
-    monkeypatch.setattr(A, "cuda_selector", lambda index: sel)
-    monkeypatch.setattr(A, "_device_name", lambda index: "Fake GPU")
-    used = []
-
-    def f(q):
-        kernel = A._kernel_while_tracing(0, "float32", 8, 5, 5, 8, False, "none")
-        used.append(kernel)
-        return run_kernel(kernel, q, q, q)
+    q = torch.randn(4, 8, 64, 32)  # above CPU_MEASURE_MIN_WORK: the CPU selector decides
+    key = ShapeKey(T.cpu_device_name(), "float32", 32, 64, 64, 32, False, "none")
+    timer = FakeTimer({key: {"sdpa": 2e-3, "math": 1e-3}})
+    sel = KernelSelector(timer, T.cpu_candidates, margin=T.CPU_MATH_MARGIN)
+    monkeypatch.setattr(T, "cpu_selector", lambda: sel)
+    traced = []
+    real = A.run_kernel
+    monkeypatch.setattr(A, "run_kernel", lambda kernel, *a, **kw: traced.append(kernel) or real(kernel, *a, **kw))
 
     torch._dynamo.reset()
-    q = torch.randn(2, 4, 5, 8)
-    out = torch.compile(f, backend="eager", fullgraph=True)(q)
-    assert used == ["math"] and len(timer.calls) == 2  # decided once, at trace time
+    out = torch.compile(lambda q: attention(q, q, q, "auto"), backend="eager", fullgraph=True)(q)
+    assert traced == ["math"] and len(timer.calls) == 2  # decided once, at trace time
     torch.testing.assert_close(out, math_attention(q, q, q))
+
+
+def test_autotune_can_be_switched_off(monkeypatch):
+    """MAEFLOW_ATTENTION_AUTOTUNE=0: auto is the family choice (SDPA here), nothing is measured."""
+
+    def no_selector():
+        raise AssertionError("the autotuner is off")
+
+    monkeypatch.setattr(T, "cpu_selector", no_selector)
+    monkeypatch.setenv("MAEFLOW_ATTENTION_AUTOTUNE", "0")
+    q = torch.randn(4, 8, 64, 32)
+    assert choose_kernel(q, q) == "sdpa"
+
+
+def test_auto_under_dynamic_shapes_specializes_the_attention_sizes():
+    """With ``dynamic=True`` the sizes reach the decision as constants: one graph, no break."""
+    import maeflow
+
+    torch._dynamo.reset()
+    block = maeflow.nn.Block(16, 2, attention="auto")
+    compiled = torch.compile(block, backend="eager", fullgraph=True, dynamic=True)
+    for batch in (4, 6):
+        x = torch.randn(batch, 5, 16)
+        torch.testing.assert_close(compiled(x), block(x))

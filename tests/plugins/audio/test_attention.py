@@ -98,3 +98,14 @@ def test_bad_windows_raise():
         WindowedBlock(16, 2, GRID, window=(2, 2), shift=(2, 0))
     with pytest.raises(ValueError, match="decoder_attention"):
         maeflow.create_model("audiomae_vit_test", decoder_attention="swin")
+
+
+def test_windowed_block_is_the_core_block_with_windowed_attention():
+    """Same parameters and MLP branch as maeflow.nn.Block; only the attention branch differs."""
+    local = _block()
+    assert isinstance(local, Block)
+    torch.manual_seed(0)
+    plain = Block(16, 2, attention="math").eval()
+    assert [k for k in local.state_dict()] == [k for k in plain.state_dict()]
+    with pytest.raises(ValueError, match="own attention mask"):
+        local(torch.randn(1, 33, 16), torch.ones(33, 33, dtype=torch.bool))
