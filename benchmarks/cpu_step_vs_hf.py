@@ -30,21 +30,13 @@ from pathlib import Path
 
 import torch
 
+from maeflow.utils.sysinfo import cpu_model
+
 HERE = Path(__file__).resolve().parent
 
 
 def cpu_description() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-            else:
-                name = platform.processor() or platform.machine()
-    except OSError:
-        name = platform.processor() or platform.machine()
-    return f"{name}, {os.cpu_count()} logical CPUs"
+    return f"{cpu_model()}, {os.cpu_count()} logical CPUs"
 
 
 def hf_twin(model, attn_implementation: str = "sdpa"):
