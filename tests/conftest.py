@@ -8,7 +8,7 @@ import tempfile
 import pytest
 import torch
 
-# measured attention-kernel choices (maeflow.nn.attention) go to a throw-away cache, not ~/.cache
+# measured attention-kernel choices (maeflow.nn.autotune) go to a throw-away cache, not ~/.cache
 if "MAEFLOW_CACHE_DIR" not in os.environ:
     _cache = tempfile.mkdtemp(prefix="maeflow-test-cache-")
     os.environ["MAEFLOW_CACHE_DIR"] = _cache
