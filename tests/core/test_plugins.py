@@ -6,9 +6,8 @@ import pytest
 import torch
 
 import maeflow
-from maeflow import plugins
+from maeflow import Registry, plugins
 from maeflow.hookspecs import maeflow_register
-from maeflow.registry import Registry
 
 TOY_PLUGIN = '''
 """A third-party modality: 1-D signals (B, C, T), tokens are non-overlapping windows of T."""
