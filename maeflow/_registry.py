@@ -11,6 +11,7 @@ from __future__ import annotations
 import fnmatch
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from maeflow._errors import unknown_name_message
@@ -125,10 +126,12 @@ class Registrar:
         """``builder(split="train"|"test", **options) -> torch Dataset`` of ``(inputs, label)``."""
         self.add("dataset", name, builder)
 
-    def demo(self, name: str, config: Traversable | os.PathLike, default: bool = False) -> None:
+    def demo(self, name: str, config: Traversable | str | os.PathLike, default: bool = False) -> None:
         """A small end-to-end run (nothing downloaded, minutes on a CPU): ``config`` is a
         training config shipped as package data; ``maeflow demo NAME`` trains it and compares
         the encoder's probes with a randomly initialized twin. See :class:`Demo`."""
+        if isinstance(config, (str, os.PathLike)):
+            config = Path(config)
         self.add("demo", name, Demo(config, default))
 
     def visualizer(self, modality: str, fn: Any) -> None:

@@ -75,7 +75,10 @@ def list_demos() -> list[str]:
     from maeflow.plugins import registry
 
     demos = registry("demo")
-    default = default_demo(demos) if len(demos) else None
+    try:
+        default = default_demo(demos)
+    except ValueError:  # none registered, or no single default: still list them
+        default = None
     lines = []
     for entry in demos.entries():
         with as_file(entry.obj.config) as path:

@@ -1,6 +1,7 @@
 """The CLI's own commands: plugins, convert, demo's choices, errors as one line."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,13 +61,16 @@ def test_demo_errors_are_one_line(tmp_path, capsys):
 
 
 def test_demo_words_and_default_rules():
-    from maeflow import Registry
-    from maeflow._registry import Demo
+    from maeflow import Demo, Registrar, Registry
     from maeflow.cli.demo import default_demo, split_words
 
     assert split_words([]) == (None, [])
     assert split_words(["train.epochs=2"]) == (None, ["train.epochs=2"])
     assert split_words(["video", "train.epochs=2"]) == ("video", ["train.epochs=2"])
+    demos = Registry("demo")
+    Registrar({"demo": demos}, "mine").demo("plain", "plain.yaml")  # a str becomes a Path
+    assert demos.entry("plain").obj == Demo(Path("plain.yaml")) and demos.entry("plain").plugin == "mine"
+    assert default_demo(demos) == "plain"
     demos = Registry("demo")
     with pytest.raises(ValueError, match="no demo is registered"):
         default_demo(demos)
