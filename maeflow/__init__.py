@@ -8,6 +8,8 @@ Public API (what plugins and user code import)::
     maeflow.load_checkpoint(model, "mae_pretrain_vit_base.pth")
 """
 
+from maeflow._optional import MissingDependency, import_optional
+from maeflow._registry import Demo, Registrar, Registry
 from maeflow.checkpoint import (
     LoadResult,
     export_state_dict,
@@ -17,6 +19,7 @@ from maeflow.checkpoint import (
     save_model,
 )
 from maeflow.factory import apply_overrides, create_model, list_models, preset
+from maeflow.hookspecs import hookimpl
 from maeflow.interfaces import (
     Loss,
     MAEOutput,
@@ -31,7 +34,7 @@ from maeflow.interfaces import (
 from maeflow.masking import RandomMasker, check_noise, check_ratio, draw_noise, mask_from_noise, num_visible
 from maeflow.model import Decoder, Encoder, MaskedAutoencoder, gather_tokens
 from maeflow.nn import Attention, Block, FixedPosEmbed, attention, sincos_1d, sincos_2d, sincos_3d
-from maeflow.plugins import hookimpl, register, registry
+from maeflow.plugins import register, registry
 from maeflow.targets import IdentityNormalizer, MaskedMSELoss, PatchNormalizer
 from maeflow.vit_mae import ViTMAEConfig, build_vit_mae
 
@@ -41,6 +44,7 @@ __all__ = [
     "Attention",
     "Block",
     "Decoder",
+    "Demo",
     "Encoder",
     "FixedPosEmbed",
     "IdentityNormalizer",
@@ -51,9 +55,12 @@ __all__ = [
     "MaskedAutoencoder",
     "MaskedMSELoss",
     "Masker",
+    "MissingDependency",
     "PatchNormalizer",
     "PositionalEmbedding",
     "RandomMasker",
+    "Registrar",
+    "Registry",
     "TargetNormalizer",
     "Tokenizer",
     "Tokens",
@@ -69,6 +76,7 @@ __all__ = [
     "export_state_dict",
     "gather_tokens",
     "hookimpl",
+    "import_optional",
     "list_models",
     "load_checkpoint",
     "mask_from_noise",

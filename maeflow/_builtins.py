@@ -1,7 +1,7 @@
 """Components every modality can use, registered through the same hook as plugins."""
 
+from maeflow.hookspecs import hookimpl
 from maeflow.masking import RandomMasker
-from maeflow.plugins import hookimpl
 from maeflow.targets import IdentityNormalizer, MaskedMSELoss, PatchNormalizer
 
 

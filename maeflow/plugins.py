@@ -15,11 +15,11 @@ from typing import Any
 
 import pluggy
 
-from maeflow import hookspecs
-from maeflow.registry import KINDS, Registrar, Registry
+from maeflow import _builtins, hookspecs
+from maeflow._errors import unknown_name_message
+from maeflow._registry import KINDS, Registrar, Registry
 
 log = logging.getLogger(__name__)
-hookimpl = pluggy.HookimplMarker("maeflow")
 
 ENTRYPOINT_GROUP = "maeflow"
 DISABLE_ENV = "MAEFLOW_DISABLE_PLUGINS"
@@ -34,8 +34,6 @@ def disabled_plugins() -> set[str]:
 
 
 def _new_manager(load_entrypoints: bool, extra: tuple[tuple[str, Any], ...]) -> pluggy.PluginManager:
-    from maeflow import _builtins
-
     pm = pluggy.PluginManager("maeflow")
     pm.add_hookspecs(hookspecs)
     for name in disabled_plugins():
@@ -108,8 +106,6 @@ def registries() -> dict[str, Registry]:
 def registry(kind: str) -> Registry:
     regs = registries()
     if kind not in regs:
-        from maeflow._errors import unknown_name_message
-
         raise ValueError(unknown_name_message("component kind", kind, regs))
     return regs[kind]
 

@@ -8,13 +8,15 @@ import importlib
 import logging
 import sys
 
+from maeflow._optional import MissingDependency
+
 # name → (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("maeflow.cli.plugins", "list installed plugins and what each registered"),
     "convert": ("maeflow.cli.convert", "write a checkpoint in another layout (MAE, Hugging Face, timm)"),
     "visualize": ("maeflow.cli.visualize", "write a reconstruction figure for a checkpoint"),
     "train": ("maeflow.cli.train", "pretrain from a YAML config (key=value overrides; torchrun for several processes)"),
-    "demo": ("maeflow.cli.demo", "pretrain the tiny demo image MAE on digits and compare probes with random init"),
+    "demo": ("maeflow.cli.demo", "pretrain a plugin's tiny demo MAE and compare its probes with random init (--list)"),
     "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
     "eval": ("maeflow.cli.eval", "kNN / linear-probe (and optionally fine-tuning) top-1 of a checkpoint's encoder"),
 }
@@ -45,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(importlib.import_module(args._module).run(args) or 0)
-    except (UserError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (UserError, ValueError, FileNotFoundError, NotADirectoryError, MissingDependency) as exc:
         if args.verbose:
             raise
         print(f"maeflow {args.command}: error: {exc}", file=sys.stderr)

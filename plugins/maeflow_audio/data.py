@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
-from maeflow_audio.frontend import AudioFrontend, load_audio, resample, resolve_stats, to_mono
+from maeflow_audio.frontend import AudioFrontend, audio_library, load_audio, resample, resolve_stats, to_mono
 from maeflow_audio.tokenizer import to_tf
 
 log = logging.getLogger(__name__)
@@ -48,11 +48,9 @@ def _display_options(frontend: AudioFrontend) -> dict:
 
 def _check_audio_file(path: Path) -> None:
     """Cheap up-front test: the header reads and the file holds samples."""
+    sf = audio_library("soundfile", "reading audio files")
     try:
-        import soundfile as sf
-
-        info = sf.info(str(path))
-        frames = info.frames
+        frames = sf.info(str(path)).frames
     except Exception:
         frames = load_audio(path)[0].shape[-1]  # a format soundfile does not know: decode it
     if frames == 0:
@@ -108,6 +106,7 @@ def audio_folder(
     clip = frontend.clip_samples if clip_seconds is None else int(round(float(clip_seconds) * sample_rate))
     if clip <= 0:
         raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
+    audio_library("soundfile", "reading audio files")  # once here, not as a "bad file" per file
     folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="audio_folder")
     index = scan_folder(folder, extensions, labels=labels, what="audio_folder")
     ds = FolderDataset(index, load=_ClipLoader(frontend, clip, augment), strict=strict,

@@ -12,7 +12,9 @@ The chain (``AudioFrontend``), per clip:
 5. ``(x − mean) / (2·std)`` with dataset constants (:data:`NORM_STATS`; AudioSet's by default).
 
 The front end runs in the data pipeline (a dataset's ``__getitem__``, hence in DataLoader
-workers); the model itself takes the result, shaped (B, 1, T, F).
+workers); the model itself takes the result, shaped (B, 1, T, F). Its libraries (torchaudio,
+soundfile, PyAV) are the ``audio`` extra, ``pip install 'maeflow[audio]'``: imported on first
+use, so the plugin registers and builds models without them.
 
 Empty and silent input: a clip with fewer samples than one 25 ms window (including an empty
 one) has no frames, so its spectrogram is all padding (log-mel 0, i.e. ``−mean/(2·std)`` after
@@ -29,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torchaudio.compliance.kaldi as kaldi
-import torchaudio.functional as AF
+
+from maeflow import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +45,14 @@ NORM_STATS: dict[str, tuple[float, float]] = {
     "speechcommands": (-6.845978, 5.5654526),
     "synthetic_sounds": (-7.0, 4.7),
 }
-# frames per clip in the Audio-MAE recipes (10 s AudioSet, 5 s ESC-50, 1 s Speech Commands)
-TARGET_FRAMES: dict[str, int] = {"audioset": 1024, "esc50": 512, "speechcommands": 128}
-
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
 _logged_rates: set[tuple[int, int]] = set()
+
+
+def audio_library(module: str, needed_for: str = "audio spectrograms"):
+    """``torchaudio.functional``, ``soundfile``, ...: a library of the ``audio`` extra."""
+    return import_optional(module, install="maeflow[audio]", needed_for=needed_for)
 
 
 def resolve_stats(stats: str | tuple[float, float] | list[float]) -> tuple[float, float]:
@@ -96,7 +100,7 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     if (orig_rate, new_rate) not in _logged_rates:
         _logged_rates.add((orig_rate, new_rate))
         log.info("resampling audio from %d Hz to the model's %d Hz", orig_rate, new_rate)
-    return AF.resample(waveform, orig_rate, new_rate)
+    return audio_library("torchaudio.functional", "resampling audio").resample(waveform, orig_rate, new_rate)
 
 
 def log_mel(waveform: torch.Tensor, sample_rate: int, num_mel_bins: int = 128) -> torch.Tensor:
@@ -108,7 +112,7 @@ def log_mel(waveform: torch.Tensor, sample_rate: int, num_mel_bins: int = 128) -
     wav = wav - wav.mean() if wav.numel() else wav
     if wav.numel() < window_samples(sample_rate):
         return wav.new_zeros(0, num_mel_bins)
-    return kaldi.fbank(
+    return audio_library("torchaudio.compliance.kaldi").fbank(
         wav[None], htk_compat=True, sample_frequency=sample_rate, use_energy=False, window_type="hanning",
         num_mel_bins=num_mel_bins, dither=0.0, frame_length=FRAME_LENGTH_MS, frame_shift=FRAME_SHIFT_MS,
     )  # fmt: skip
@@ -141,6 +145,7 @@ class AudioFrontend:
                 f"{self.sample_rate}, {self.num_mel_bins}, {self.target_frames}"
             )
         resolve_stats(self.stats)
+        audio_library("torchaudio.compliance.kaldi")  # fail here, not in every DataLoader worker
 
     @property
     def mean_std(self) -> tuple[float, float]:
@@ -192,10 +197,9 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"audio file not found: {path}")
+    sf = audio_library("soundfile", "reading audio files")
     errors = []
     try:
-        import soundfile as sf
-
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
         return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
     except Exception as exc:
@@ -217,9 +221,7 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
 
 
 def _load_with_av(path: Path) -> tuple[torch.Tensor, int]:
-    import av
-
-    with av.open(str(path)) as container:
+    with audio_library("av", f"decoding {path.suffix or 'this'} audio").open(str(path)) as container:
         stream = next(s for s in container.streams if s.type == "audio")
         chunks = []
         for frame in container.decode(stream):

@@ -1,5 +1,7 @@
 """Registration of the audio plugin's components (loaded through the ``maeflow`` entry point)."""
 
+from importlib.resources import files
+
 from maeflow import hookimpl
 from maeflow_audio.data import audio_folder, synthetic_sounds
 from maeflow_audio.formats import AudioMAEFormat
@@ -15,6 +17,7 @@ def maeflow_register(registry):
     registry.masker("time_freq", TimeFrequencyMasker)
     for name, builder in PRESETS.items():
         registry.model(name, builder)
+    registry.demo("audio", files(__package__) / "configs" / "demo.yaml")
     registry.dataset("audio_folder", audio_folder)
     registry.dataset("synthetic_sounds", synthetic_sounds)
     registry.checkpoint_format("audiomae", AudioMAEFormat())

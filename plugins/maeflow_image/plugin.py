@@ -1,5 +1,7 @@
 """Registration of the image plugin's components (loaded through the ``maeflow`` entry point)."""
 
+from importlib.resources import files
+
 from maeflow import hookimpl
 from maeflow_image.data import digits, image_folder
 from maeflow_image.formats import HuggingFaceViTMAEFormat, OfficialMAEFormat, TimmViTFormat
@@ -14,6 +16,7 @@ def maeflow_register(registry):
     registry.tokenizer("patch2d", PatchTokenizer)
     for name, builder in PRESETS.items():
         registry.model(name, builder)
+    registry.demo("image", files(__package__) / "configs" / "demo.yaml", default=True)
     registry.checkpoint_format("mae", OfficialMAEFormat())
     registry.checkpoint_format("hf", HuggingFaceViTMAEFormat())
     registry.checkpoint_format("timm", TimmViTFormat())

@@ -1,5 +1,7 @@
 """Registration of the point-cloud plugin's components (loaded through the ``maeflow`` entry point)."""
 
+from importlib.resources import files
+
 from maeflow import hookimpl
 from maeflow_pointcloud.data import pointcloud_folder, synthetic_shapes
 from maeflow_pointcloud.formats import PointMAEFormat
@@ -17,6 +19,7 @@ def maeflow_register(registry):
     registry.loss("chamfer_l2", ChamferL2Loss)
     for name, builder in PRESETS.items():
         registry.model(name, builder)
+    registry.demo("pointcloud", files(__package__) / "configs" / "demo.yaml")
     registry.dataset("synthetic_shapes", synthetic_shapes)
     registry.dataset("pointcloud_folder", pointcloud_folder)
     registry.checkpoint_format("pointmae", PointMAEFormat())

@@ -1,9 +1,10 @@
 """Video datasets and clip transforms.
 
-- ``video_folder``: a folder of video files (mp4, webm, avi, mkv, mov, m4v) decoded with PyAV,
-  labels from class subfolders when present, ``root/train`` and ``root/test`` (or
-  ``root/val``) used for the splits when they exist. Unreadable files are skipped and recorded
-  in ``dataset.skipped`` (or raise with ``strict=True``); see :mod:`maeflow.data`.
+- ``video_folder``: a folder of video files (mp4, webm, avi, mkv, mov, m4v) decoded with PyAV
+  (the ``video`` extra: ``pip install 'maeflow[video]'``), labels from class subfolders when
+  present, ``root/train`` and ``root/test`` (or ``root/val``) used for the splits when they
+  exist. Unreadable files are skipped and recorded in ``dataset.skipped`` (or raise with
+  ``strict=True``); see :mod:`maeflow.data`.
 - ``moving_digits``: scikit-learn's handwritten digits (they ship inside scikit-learn: nothing
   is downloaded) moving and bouncing on a dark canvas, one digit per clip, labeled by digit;
   deterministic by ``seed``, with a fixed train/test split of the digit images.
@@ -27,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from maeflow import import_optional
 from maeflow.data import FolderDataset, check_split, scan_folder, split_folder, stratified_split
 from maeflow_video.tokenizer import to_hw
 
@@ -95,12 +97,15 @@ def clip_indices(num_available: int, num_frames: int, stride: int, start: int | 
     return [min(o, num_available - 1) for o in offsets]
 
 
+def _av():
+    """PyAV, an extra (``maeflow[video]``): needed to read video files, not to build models."""
+    return import_optional("av", install="maeflow[video]", needed_for="reading video files")
+
+
 def count_frames(path: str | Path) -> int:
     """Frames in the first video stream: from the container's header when it says, else by
     counting the stream's packets (no decoding)."""
-    import av
-
-    with av.open(str(path)) as container:
+    with _av().open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
@@ -112,10 +117,8 @@ def count_frames(path: str | Path) -> int:
 def _decode(path: str | Path, wanted: set[int] | None, last: int | None) -> dict[int, np.ndarray]:
     """Decode frames of the first video stream as RGB (H, W, 3) uint8 arrays: those whose
     index is in ``wanted`` (all when ``None``), stopping after index ``last``."""
-    import av
-
     frames: dict[int, np.ndarray] = {}
-    with av.open(str(path)) as container:
+    with _av().open(str(path)) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
@@ -271,6 +274,7 @@ def video_folder(
     default = (IMAGENET_MEAN, IMAGENET_STD) if in_chans == 3 else (IMAGENET_GREY_MEAN, IMAGENET_GREY_STD)
     mean, std = _stats(mean, std, in_chans, default)
     augment = split == "train" if augment is None else augment
+    _av()  # here, once, rather than as a "bad file" for every video when PyAV is missing
     folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="video_folder")
     index = scan_folder(folder, extensions, labels=labels, recursive=recursive, what="video_folder")
     load = functools.partial(read_clip, num_frames=num_frames, stride=stride, random_start=augment, short=short)

@@ -1,5 +1,7 @@
 """Registration of the video plugin's components (loaded through the ``maeflow`` entry point)."""
 
+from importlib.resources import files
+
 from maeflow import hookimpl
 from maeflow_video.data import moving_digits, video_folder
 from maeflow_video.formats import VideoMAEFormat
@@ -18,6 +20,7 @@ def maeflow_register(registry):
     registry.target_normalizer("channel_patch_norm", ChannelPatchNormalizer)
     for name, builder in PRESETS.items():
         registry.model(name, builder)
+    registry.demo("video", files(__package__) / "configs" / "demo.yaml")
     registry.dataset("moving_digits", moving_digits)
     registry.dataset("video_folder", video_folder)
     registry.checkpoint_format("videomae", VideoMAEFormat())

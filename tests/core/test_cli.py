@@ -1,6 +1,7 @@
-"""The CLI's own commands: plugins, convert, errors as one line."""
+"""The CLI's own commands: plugins, convert, demo's choices, errors as one line."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -39,3 +40,47 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     src = maeflow.save_model(maeflow.create_model("mae_vit_test"), tmp_path / "src.pt")
     assert main(["convert", str(src), "--to", "onnx", "-o", str(tmp_path / "x.pt")]) == 2
     assert "unknown checkpoint format 'onnx'" in capsys.readouterr().err
+
+
+def test_demo_list_names_every_plugins_demo_and_the_default(capsys):
+    assert main(["demo", "--list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    by_name = {line.split()[0]: line for line in lines}
+    assert {"image", "video", "audio", "pointcloud"} <= set(by_name)
+    assert "(default)" in by_name["image"] and "maeflow_image" in by_name["image"]
+    assert sum("(default)" in line for line in lines) == 1
+
+
+def test_demo_errors_are_one_line(tmp_path, capsys):
+    assert main(["demo", "imagee"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("maeflow demo: error: unknown demo 'imagee': did you mean 'image'?"), err
+    assert len(err.splitlines()) == 1
+    assert main(["demo", "image", "--config", str(tmp_path / "x.yaml")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_demo_words_and_default_rules():
+    from maeflow import Demo, Registrar, Registry
+    from maeflow.cli.demo import default_demo, split_words
+
+    assert split_words([]) == (None, [])
+    assert split_words(["train.epochs=2"]) == (None, ["train.epochs=2"])
+    assert split_words(["video", "train.epochs=2"]) == ("video", ["train.epochs=2"])
+    demos = Registry("demo")
+    Registrar({"demo": demos}, "mine").demo("plain", "plain.yaml")  # a str becomes a Path
+    assert demos.entry("plain").obj == Demo(Path("plain.yaml")) and demos.entry("plain").plugin == "mine"
+    assert default_demo(demos) == "plain"
+    demos = Registry("demo")
+    with pytest.raises(ValueError, match="no demo is registered"):
+        default_demo(demos)
+    demos.add("a", Demo("a.yaml"))
+    assert default_demo(demos) == "a"  # the only one
+    demos.add("b", Demo("b.yaml"))
+    with pytest.raises(ValueError, match="no demo is marked default: name one"):
+        default_demo(demos)
+    demos.add("c", Demo("c.yaml", default=True))
+    assert default_demo(demos) == "c"
+    demos.add("d", Demo("d.yaml", default=True))
+    with pytest.raises(ValueError, match=r"several demos are marked default \(c, d\)"):
+        default_demo(demos)

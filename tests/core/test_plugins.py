@@ -1,14 +1,15 @@
-"""The plugin contract: registries, entry-point discovery, disabling, a third-party modality."""
+"""The plugin contract: registries, entry-point discovery, disabling, a third-party modality,
+demos shipped as package data, decoding libraries as extras."""
 
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 
 import maeflow
-from maeflow import plugins
+from maeflow import Registry, plugins
 from maeflow.hookspecs import maeflow_register
-from maeflow.registry import Registry
 
 TOY_PLUGIN = '''
 """A third-party modality: 1-D signals (B, C, T), tokens are non-overlapping windows of T."""
@@ -164,3 +165,77 @@ def test_the_hookspec_is_documented_and_prefixed():
     doc = inspect.getdoc(maeflow_register)
     assert ":param registry:" in doc and ":return:" in doc
     assert list(inspect.signature(maeflow_register).parameters) == ["registry"]
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_every_demo_ships_its_config_as_package_data():
+    from importlib.resources import files
+
+    from maeflow.config import check_registered, load_config
+
+    demos = maeflow.registry("demo")
+    assert {"image", "video", "audio", "pointcloud"} <= set(demos.names())
+    for entry in demos.entries():
+        shipped = Path(str(entry.obj.config))
+        package = Path(str(files(entry.plugin)))
+        assert package in shipped.parents, f"demo {entry.name!r} is not package data of {entry.plugin}"
+        # configs/<name>/demo.yaml is the documented copy of the same file: one text, two places
+        documented = REPO / "configs" / entry.name / "demo.yaml"
+        assert shipped.read_text() == documented.read_text(), (
+            f"{shipped.relative_to(REPO)} and {documented.relative_to(REPO)} differ: edit one, copy it onto the other"
+        )
+        check_registered(load_config(shipped))
+    assert [e.name for e in demos.entries() if e.obj.default] == ["image"]
+
+
+# what registering the plugins and building their models must survive: no decoding library at all
+WITHOUT_EXTRAS = """
+import sys
+for name in ("av", "soundfile", "torchaudio"):
+    sys.modules[name] = None  # `import name` now fails as if it were not installed
+import torch, maeflow
+for preset in ("videomae_vit_test", "audiomae_vit_test"):
+    model = maeflow.create_model(preset)
+    model(model.tokenizer.example_inputs(2, generator=torch.Generator().manual_seed(0))).loss.backward()
+print(sorted(r["name"] for r in maeflow.plugins.plugin_summary() if not r.get("error")))
+"""
+
+
+def test_plugins_register_and_build_models_without_their_extras():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", WITHOUT_EXTRAS], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "'maeflow_audio'" in out.stdout and "'maeflow_video'" in out.stdout
+    assert "failed to load" not in out.stderr
+
+
+def test_reading_files_without_an_extra_names_the_install_command(monkeypatch, tmp_path, capsys):
+    import sys
+
+    from maeflow.cli import main
+    from maeflow_audio.data import audio_folder, synthetic_sounds
+    from maeflow_video.data import read_clip, video_folder
+
+    monkeypatch.setitem(sys.modules, "av", None)
+    with pytest.raises(maeflow.MissingDependency, match=r"reading video files needs 'av', which is not installed: "
+                                                       r"pip install 'maeflow\[video\]'"):  # fmt: skip
+        video_folder(root=tmp_path)
+    with pytest.raises(maeflow.MissingDependency, match=r"pip install 'maeflow\[video\]'"):
+        read_clip(tmp_path / "clip.mp4")
+    config = tmp_path / "video.yaml"
+    data = f"{{name: video_folder, options: {{root: {tmp_path}}}}}"
+    config.write_text(f"model: {{name: videomae_vit_test}}\ndata: {data}\nrun: {{output_dir: {tmp_path / 'run'}}}\n")
+    assert main(["train", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("pip install 'maeflow[video]'") and len(err.splitlines()) == 1, err
+
+    monkeypatch.setitem(sys.modules, "soundfile", None)
+    with pytest.raises(maeflow.MissingDependency, match=r"reading audio files needs 'soundfile'.*maeflow\[audio\]"):
+        audio_folder(root=tmp_path)
+    monkeypatch.setitem(sys.modules, "torchaudio.compliance.kaldi", None)
+    with pytest.raises(maeflow.MissingDependency, match=r"needs 'torchaudio', which is not installed.*\[audio\]"):
+        synthetic_sounds(input_size=(64, 32))

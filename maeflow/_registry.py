@@ -1,19 +1,25 @@
 """Registries of named components, one per kind, filled by plugins.
 
 Kinds: ``model`` (preset builders), ``tokenizer``, ``masker``, ``target_normalizer``, ``loss``,
-``dataset``, ``visualizer``, ``checkpoint_format``, ``bench_subject`` (a peer implementation
-``maeflow bench`` measures next to a preset, see :class:`maeflow.bench.subjects.BenchSubject`).
-Plugins add to them through the ``maeflow_register`` hook (see :mod:`maeflow.hookspecs`); user
-code may also call :func:`register` directly, e.g. in a notebook.
+``dataset``, ``demo``, ``visualizer``, ``checkpoint_format``, ``bench_subject`` (a peer
+implementation ``maeflow bench`` measures next to a preset, see
+:class:`maeflow.bench.subjects.BenchSubject`). Plugins add to them through the
+``maeflow_register`` hook (see :mod:`maeflow.hookspecs`); user code may also call
+:func:`maeflow.register` directly, e.g. in a notebook. Read them with :func:`maeflow.registry`.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from maeflow._errors import unknown_name_message
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 KINDS: tuple[str, ...] = (
     "model",
@@ -22,6 +28,7 @@ KINDS: tuple[str, ...] = (
     "target_normalizer",
     "loss",
     "dataset",
+    "demo",
     "visualizer",
     "checkpoint_format",
     "bench_subject",
@@ -33,6 +40,16 @@ class Entry:
     name: str
     obj: Any
     plugin: str
+
+
+@dataclass(frozen=True)
+class Demo:
+    """What ``maeflow demo NAME`` runs: a training config the plugin ships as package data
+    (``importlib.resources.files(__package__) / "configs" / "demo.yaml"``), so that it is found
+    from an installed wheel. ``default``: the demo a bare ``maeflow demo`` runs."""
+
+    config: Traversable | os.PathLike
+    default: bool = False
 
 
 class Registry:
@@ -111,6 +128,14 @@ class Registrar:
     def dataset(self, name: str, builder: Any) -> None:
         """``builder(split="train"|"test", **options) -> torch Dataset`` of ``(inputs, label)``."""
         self.add("dataset", name, builder)
+
+    def demo(self, name: str, config: Traversable | str | os.PathLike, default: bool = False) -> None:
+        """A small end-to-end run (nothing downloaded, minutes on a CPU): ``config`` is a
+        training config shipped as package data; ``maeflow demo NAME`` trains it and compares
+        the encoder's probes with a randomly initialized twin. See :class:`Demo`."""
+        if isinstance(config, (str, os.PathLike)):
+            config = Path(config)
+        self.add("demo", name, Demo(config, default))
 
     def visualizer(self, modality: str, fn: Any) -> None:
         """``fn(model, inputs, output, path, **options) -> path`` for models of ``modality``."""
