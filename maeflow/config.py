@@ -4,7 +4,7 @@ A config is a YAML file with five sections (``model``, ``data``, ``train``, ``ev
 validated by the pydantic models below; every section rejects unknown keys. Components are
 named by registry name (``model.name``, ``data.name``), never by import path::
 
-    cfg = load_config("configs/image/demo.yaml", ["train.epochs=5", "run.output_dir=runs/x"])
+    cfg = load_config("configs/<modality>/demo.yaml", ["train.epochs=5", "run.output_dir=runs/x"])
     cfg.train.base_lr            # 1.5e-4
     cfg.to_dict()                # the resolved config as plain data (saved with every run)
 

@@ -1,8 +1,8 @@
 """``maeflow train CONFIG [key=value ...]``: pretrain from a config file.
 
-    maeflow train configs/image/demo.yaml
-    maeflow train configs/image/demo.yaml train.epochs=5 run.output_dir=runs/demo5
-    torchrun --nproc_per_node=4 -m maeflow train configs/image/mae_vit_base_patch16_imagenet.yaml
+    maeflow train configs/<modality>/demo.yaml
+    maeflow train configs/<modality>/demo.yaml train.epochs=5 run.output_dir=runs/demo5
+    torchrun --nproc_per_node=4 -m maeflow train configs/<modality>/<recipe>.yaml
 
 Re-running the same command resumes from the newest checkpoint in ``run.output_dir``
 (``run.resume=auto``); ``run.resume=never`` starts over.

@@ -3,7 +3,7 @@ builder that turns a config into the objects it trains.
 
     from maeflow.config import load_config
     from maeflow.train import build_trainer
-    result = build_trainer(load_config("configs/image/demo.yaml")).fit()
+    result = build_trainer(load_config("configs/<modality>/demo.yaml")).fit()
 """
 
 from maeflow.runtime import WarmupCosine, build_optimizer, param_groups, seed_everything
