@@ -9,19 +9,21 @@ the same crops with AdamW 1e-3, batch 64, for each target normalizer:
   ``(x − mean) / sqrt(var + 1e-6)``;
 - ``channel_patch_norm``: VideoMAE's, per token and per channel, ``(x − mean) / (std + 1e-6)``;
 - ``channel_patch_norm_sqrt``: the same with image MAE's eps placement (checks that the eps
-  placement is not what matters).
+  placement is not what matters);
+- ``channel_patch_norm_eps0.1``: per channel with a std floor of 0.1 (ImageNet-normalized
+  units), so that nearly flat channels no longer have their JPEG noise blown up to unit
+  variance (checks flat-channel noise amplification).
 
 Each row reports the training loss (mean of the first / last 20 steps) and, on 512 held-out
 crops with a fixed mask, the model's loss next to two trivial baselines in the same target
 space: predicting zero (the token's own mean), and predicting each masked token as the mean
-normalized target of its visible spatial neighbours. ``pn→ch`` scores a patch_norm model on the
-per-channel target (its prediction minus its per-channel means, rescaled by the true stds):
-if a patch_norm model, which learns, scores no better than the per-channel model there, the
-per-channel target is hard in itself, not badly optimized. The "colour share" is the fraction
-of patch_norm target variance that is each channel's offset within the token — the part
-per-channel normalization removes.
+normalized target of its visible spatial 8-neighbours. For patch_norm rows the loss is split
+exactly into two orthogonal parts: each channel's offset within the token (its "colour share"
+of the target variance is what per-channel normalization removes) and the structure within
+each channel; ``residual/variance`` says how much of each part the model leaves unexplained
+(1 = none of it learned). The crop statistics count tokens with a nearly flat channel.
 
-    PYTHONPATH=$PWD:$PWD/plugins python benchmarks/video_target_control.py [--steps 400] [--out DIR]
+    PYTHONPATH=$PWD:$PWD/plugins python benchmarks/video_target_control.py [--steps 400] [--out DIR] [--dry-run]
 
 About 1 minute per row on one thread of the 2-core dev box. Records
 ``benchmarks/results/video_target_control_<date>.json`` (machine, torch version, commit).
@@ -96,13 +98,17 @@ def as_input(kind: str, images: torch.Tensor) -> torch.Tensor:
     return images if kind == "image" else images.unsqueeze(2).expand(-1, -1, FRAMES, -1, -1).contiguous()
 
 
-def build(kind: str, norm: str, seed: int):
+def build(kind: str, norm: str, seed: int, widths: dict | None = None):
+    """``mae_vit_test`` or ``videomae_vit_test`` of ``widths``, with the ``norm`` target
+    normalizer (``"default"``: the preset's own)."""
     torch.manual_seed(seed)
+    widths = WIDTHS if widths is None else widths
     if kind == "image":
-        model = create_model("mae_vit_test", **WIDTHS)
+        model = create_model("mae_vit_test", **widths)
     else:
-        model = create_model("videomae_vit_test", num_frames=FRAMES, tubelet_size=2, masker="tube", **WIDTHS)
-    model.target_normalizer = NORMALIZERS[norm]()  # the loss reads it in forward
+        model = create_model("videomae_vit_test", num_frames=FRAMES, tubelet_size=2, masker="tube", **widths)
+    if norm != "default":
+        model.target_normalizer = NORMALIZERS[norm]()  # the loss reads it in forward
     return model
 
 
@@ -160,7 +166,7 @@ def evaluate(model, kind: str, norm: str, images: torch.Tensor, seed: int = 1234
         "predict_zero": float(masked_mse(torch.zeros_like(target), target, mask)),
         "neighbour_mean": float(neighbour_baseline(target, mask, grid_of(model))),
     }
-    if norm == "patch_norm":
+    if isinstance(model.target_normalizer, PatchNormalizer):
         # the patch_norm loss splits exactly into a colour-offset part and a within-channel part
         (po, pw), (to, tw) = split_offsets(out.pred), split_offsets(target)
         zero = torch.zeros_like(target)
@@ -187,8 +193,11 @@ def channel_stats(images: torch.Tensor) -> dict:
     }
 
 
-def train(kind: str, norm: str, steps: int, images_np, eval_images: torch.Tensor, seed: int = 0, batch: int = 64):
-    model = build(kind, norm, seed)
+def train(kind: str, norm: str, steps: int, images_np, eval_images: torch.Tensor, seed: int = 0, batch: int = 64,
+          widths: dict | None = None, figures: str = "") -> dict:  # fmt: skip
+    """Train one row from scratch; its training and held-out losses and baselines. With
+    ``figures`` (a folder), also its reconstruction figures in both ``denormalize`` modes."""
+    model = build(kind, norm, seed, widths)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05)
     g = torch.Generator().manual_seed(seed + 100)
     losses, t0 = [], time.time()
@@ -202,12 +211,22 @@ def train(kind: str, norm: str, steps: int, images_np, eval_images: torch.Tensor
     k = min(20, steps)
     row = {
         "model": kind,
-        "target_norm": norm,
+        "target_norm": norm if norm != "default" else type(model.target_normalizer).__name__,
         "loss_start": float(np.mean(losses[:k])),
         "loss_end": float(np.mean(losses[-k:])),
         "seconds": round(time.time() - t0, 1),
     }
     row.update(evaluate(model, kind, norm, eval_images))
+    if figures:
+        from maeflow.visualize import visualize
+
+        for mode in ("patch", "global"):
+            path = Path(figures) / f"{kind}_{norm}_{mode}.png"
+            noise = torch.rand(4, model.tokenizer.num_tokens if kind == "image" else 16, generator=g)
+            visualize(model, as_input(kind, eval_images[:4]), path, num_samples=4, noise=noise,
+                      mean=list(IMAGENET[0]), std=list(IMAGENET[1]), denormalize=mode,
+                      title=f"{kind} MAE, {norm} targets, {steps} steps: held-out reconstructions",
+                      **({"max_frames": 4} if kind == "video" else {}))  # fmt: skip
     return row
 
 
@@ -224,14 +243,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rows", default=",".join(ROWS), help="model:target_norm pairs, comma-separated")
     ap.add_argument("--out", default="benchmarks/results", help="folder for the JSON record ('' for none)")
+    ap.add_argument("--tag", default="", help="suffix of the record's file name")
+    ap.add_argument("--figures", default="", help="folder for each row's reconstruction figures (both modes)")
+    ap.add_argument("--dry-run", action="store_true", help="3 steps per row, 32 held-out crops, writes nothing")
     args = ap.parse_args(argv)
+    if args.dry_run:
+        args.steps, args.out = 3, ""
     torch.set_num_threads(1)
     images_np = photos()
-    eval_images = crops(images_np, 512, torch.Generator().manual_seed(999))
+    eval_images = crops(images_np, 32 if args.dry_run else 512, torch.Generator().manual_seed(999))
     rows = []
     for spec in args.rows.split(","):
         kind, norm = spec.split(":")
-        rows.append(train(kind, norm, args.steps, images_np, eval_images, seed=args.seed))
+        rows.append(train(kind, norm, args.steps, images_np, eval_images, seed=args.seed, figures=args.figures))
         r = rows[-1]
         print(
             f"{kind:5s} {norm:24s} train {r['loss_start']:.3f} -> {r['loss_end']:.3f} | held-out {r['eval_loss']:.3f}"
@@ -262,7 +286,7 @@ def main(argv=None) -> dict:
         "eval_crop_stats": stats,
     }
     if args.out:
-        path = Path(args.out) / f"video_target_control_{record['date']}.json"
+        path = Path(args.out) / f"video_target_control_{record['date']}{args.tag}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(record, indent=1) + "\n")
         print("wrote", path)

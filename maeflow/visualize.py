@@ -134,9 +134,13 @@ def denormalized_note(model, decoder_trained: bool, note: str) -> list[str]:
 def save_figure(fig, path: str | Path, title_lines: Sequence[str], fontsize: float = 9, dpi: int = 100) -> str:
     """Title ``fig`` with ``title_lines``, lay it out, write it to ``path`` (parent folders
     created), close it; returns the path as a string. The last step of every visualizer."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig.suptitle("\n".join(title_lines), fontsize=fontsize)
+    # wrap to the figure's width (about 0.55 em per character), so narrow figures keep the whole caption
+    width = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.55)))
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in title_lines), fontsize=fontsize)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -110,4 +110,4 @@ def _zero_prediction_figure(model, x, figure, path, monkeypatch, **kwargs):
     monkeypatch.setattr(matplotlib.axes.Axes, "imshow", imshow)
     monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
     figure(model, x, out, path, **kwargs)
-    return shown, captions[-1]
+    return shown, " ".join(captions[-1].split())  # the caption wraps to the figure width
