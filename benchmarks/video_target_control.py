@@ -220,9 +220,9 @@ def train(kind: str, norm: str, steps: int, images_np, eval_images: torch.Tensor
     if figures:
         from maeflow.visualize import visualize
 
+        noise = torch.rand(4, 16, generator=g)  # one mask for both figures (16 patches: image tokens, video slots)
         for mode in ("patch", "global"):
             path = Path(figures) / f"{kind}_{norm}_{mode}.png"
-            noise = torch.rand(4, model.tokenizer.num_tokens if kind == "image" else 16, generator=g)
             visualize(model, as_input(kind, eval_images[:4]), path, num_samples=4, noise=noise,
                       mean=list(IMAGENET[0]), std=list(IMAGENET[1]), denormalize=mode,
                       title=f"{kind} MAE, {norm} targets, {steps} steps: held-out reconstructions",
@@ -231,8 +231,12 @@ def train(kind: str, norm: str, steps: int, images_np, eval_images: torch.Tensor
 
 
 def commit() -> str:
+    """HEAD, with ``+dirty`` when the checkout has uncommitted changes."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        git = ["git", "-C", str(Path(__file__).resolve().parent)]
+        sha = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run([*git, "status", "--porcelain"], capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
     except Exception:  # noqa: BLE001 - not a checkout
         return "unknown"
 
@@ -250,6 +254,7 @@ def main(argv=None) -> dict:
     if args.dry_run:
         args.steps, args.out = 3, ""
     torch.set_num_threads(1)
+    revision = commit()  # the code the rows ran with
     images_np = photos()
     eval_images = crops(images_np, 32 if args.dry_run else 512, torch.Generator().manual_seed(999))
     rows = []
@@ -271,7 +276,7 @@ def main(argv=None) -> dict:
     record = {
         "benchmark": "video_target_control",
         "date": datetime.date.today().isoformat(),
-        "commit": commit(),
+        "commit": revision,
         "torch": torch.__version__,
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "threads": 1},
         "setup": {
