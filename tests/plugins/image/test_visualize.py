@@ -59,6 +59,24 @@ def test_visualize_cli_with_maeflow_checkpoint(tmp_path):
     assert (tmp_path / "m.png").exists()
 
 
+def test_visualize_cli_denormalize_flag_reaches_the_caption(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    maeflow.save_model(maeflow.create_model("mae_vit_test"), tmp_path / "m.pt")  # a full checkpoint
+    captions = []
+    real = matplotlib.figure.Figure.suptitle
+
+    def suptitle(self, t, **k):
+        captions.append(" ".join(t.split()))
+        return real(self, t, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
+    for mode in ("global", "patch"):
+        assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(tmp_path / f"{mode}.png"), "-n", "1",
+                     "--denormalize", mode]) == 0  # fmt: skip
+        assert f"(denormalize={mode})" in captions[-1]
+
+
 def test_visualize_cli_draws_dataset_samples_sized_for_the_model(tmp_path):
     # the digits dataset's img_size/in_chans default to the model's (16x16, one channel here)
     model = maeflow.create_model("mae_vit_test", img_size=16, in_chans=1, patch_size=4)
