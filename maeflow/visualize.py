@@ -68,6 +68,61 @@ def to_display(
 
 NORM_PIX_NOTE = "predictions de-normalized with each patch's own mean/std (norm-pix targets)"
 
+DENORMALIZE_MODES = ("patch", "global")
+
+
+def check_denormalize(mode: str) -> str:
+    if mode not in DENORMALIZE_MODES:
+        raise ValueError(f"denormalize must be one of {DENORMALIZE_MODES}, got {mode!r}")
+    return mode
+
+
+def reconstruct_tokens(model, output, denormalize: str = "patch", channels: int = 1) -> torch.Tensor:
+    """Predictions in raw target space (B, L, P), for a figure.
+
+    ``denormalize="patch"`` (what the reference visualizations show): each token's prediction is
+    put back with that token's own target mean/std, taken from the original — the picture then
+    borrows every masked patch's true brightness, colour and contrast, and a model that predicts
+    nothing (zero, the patch mean) still looks plausible. ``"global"``: one mean and one scale
+    per channel for all tokens (the averages over the shown samples of the tokens' means and
+    stds), so nothing of a masked patch leaks in and a zero prediction is a flat picture.
+    ``channels``: values of a token are ordered (..., channel), ``P = n·channels``. Identity
+    targets are shown as predicted in both modes.
+    """
+    check_denormalize(denormalize)
+    pred, targets = output.pred.detach().float(), output.tokens.targets.detach().float()
+    norm = model.target_normalizer
+    if denormalize == "patch":
+        return norm.denormalize(pred, targets)
+    # any per-token affine normalizer: denormalize(0) is the token's mean, denormalize(1) − that its scale
+    mean = norm.denormalize(torch.zeros_like(pred), targets)
+    scale = norm.denormalize(torch.ones_like(pred), targets) - mean
+    P = pred.shape[-1]
+    C = channels if channels > 0 and P % channels == 0 else 1
+
+    def per_channel(v: torch.Tensor) -> torch.Tensor:  # (B, L, P) → (C,): the average per channel
+        return v.reshape(-1, C).mean(0)
+
+    shaped = pred.reshape(*pred.shape[:-1], P // C, C)
+    return (shaped * per_channel(scale) + per_channel(mean)).reshape(pred.shape)
+
+
+def denormalize_note(model, decoder_trained: bool, denormalize: str = "patch", unit: str = "patch") -> list[str]:
+    """The caption line that says how predictions were put back into input units (always one
+    line when a trained decoder's predictions are shown, whatever the mode). ``unit`` names a
+    token ("patch", "tubelet")."""
+    check_denormalize(denormalize)
+    units = unit + ("es" if unit.endswith(("ch", "sh", "s", "x")) else "s")
+    if not decoder_trained:
+        return []
+    if type(model.target_normalizer).__name__ == "IdentityNormalizer":
+        return ["predictions shown as predicted (unnormalized targets; nothing borrowed from the original)"]
+    if denormalize == "patch":
+        return [f"predictions de-normalized with each {unit}'s own mean/std, borrowed from the original "
+                "(denormalize=patch)"]  # fmt: skip
+    return [f"predictions de-normalized with one mean/std per channel for all {units}, nothing borrowed from "
+            "the original (denormalize=global)"]  # fmt: skip
+
 
 def denormalized_note(model, decoder_trained: bool, note: str) -> list[str]:
     """``[note]`` when the figure shows predictions of normalized targets put back into input
@@ -79,9 +134,13 @@ def denormalized_note(model, decoder_trained: bool, note: str) -> list[str]:
 def save_figure(fig, path: str | Path, title_lines: Sequence[str], fontsize: float = 9, dpi: int = 100) -> str:
     """Title ``fig`` with ``title_lines``, lay it out, write it to ``path`` (parent folders
     created), close it; returns the path as a string. The last step of every visualizer."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig.suptitle("\n".join(title_lines), fontsize=fontsize)
+    # wrap to the figure's width (about 0.55 em per character), so narrow figures keep the whole caption
+    width = max(20, int(fig.get_figwidth() * 72 / (fontsize * 0.55)))
+    fig.suptitle("\n".join(textwrap.fill(line, width) for line in title_lines), fontsize=fontsize)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

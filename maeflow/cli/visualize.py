@@ -2,6 +2,7 @@
 
 maeflow visualize runs/demo/checkpoints/last.pt -o recon.png
 maeflow visualize mae_pretrain_vit_base.pth --model mae_vit_base_patch16 -o recon.png
+maeflow visualize runs/video_demo/checkpoints/last.pt --dataset moving_digits --denormalize global
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--data-set", nargs="*", default=[], metavar="KEY=VALUE", help="dataset options")
     parser.add_argument("-n", "--num-samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--denormalize", choices=("patch", "global"), default="patch",
+        help="how normalized predictions are shown: with each patch's own mean/std, borrowed from the original "
+        "(patch, the reference figures' way), or one mean/std per channel for all patches, so that a model "
+        "that predicts nothing shows a flat picture (global); the caption says which",
+    )  # fmt: skip
 
 
 def run(args) -> int:
@@ -52,7 +59,8 @@ def run(args) -> int:
         # options the dataset shares with the model (img_size, in_chans, ...) default to the model's
         ds = build_dataset(args.dataset, "test", model=model, **parse_overrides(args.data_set))
         inputs = torch.stack([ds[i][0] for i in range(min(args.num_samples, len(ds)))])
-        options = getattr(ds, "display_options", {}) or {}
+        options = dict(getattr(ds, "display_options", {}) or {})
+    options["denormalize"] = args.denormalize
     path = visualize(
         model, inputs, args.output, num_samples=args.num_samples, decoder_trained=decoder_trained, **options
     )

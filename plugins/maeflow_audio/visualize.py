@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import NORM_PIX_NOTE, denormalized_note, save_figure
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure
 
 
 def _to_display(spec: torch.Tensor, mean: float | None, std: float | None):
@@ -31,12 +31,16 @@ def spectrogram_reconstruction_figure(
     max_samples: int = 8,
     decoder_trained: bool = True,
     title: str | None = None,
+    denormalize: str = "patch",
 ) -> str:
     """Write a PNG, one row per sample. ``mean``/``std`` (the front end's dataset constants)
     show log-mel values instead of normalized ones; ``frame_shift_ms`` labels the time axis in
     seconds. Masked patches are blank in the "masked" panel. With norm-pix targets,
-    predictions are de-normalized with each patch's own statistics (the figure says so);
-    ``decoder_trained=False`` (an encoder-only checkpoint) shows a notice instead."""
+    ``denormalize="patch"`` puts predictions back with each patch's own statistics (borrowed
+    from the original), ``"global"`` with one mean/std for all patches (a zero prediction is
+    then flat); the caption says which. ``decoder_trained=False`` (an encoder-only checkpoint)
+    shows a notice instead."""
+    check_denormalize(denormalize)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -47,7 +51,7 @@ def spectrogram_reconstruction_figure(
     n = min(max_samples, inputs.shape[0])
     mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
     targets = output.tokens.targets[:n].detach().float().cpu()
-    recon = model.reconstruct(output)[:n].detach().float().cpu()
+    recon = reconstruct_tokens(model, output, denormalize, channels=1)[:n].cpu()
     original = inputs[:n].detach().float().cpu()
     masked = tok.untokenize(targets * (1 - mask))
     blank = tok.untokenize(mask.expand_as(targets)).bool()  # (n, 1, T, F), True where masked
@@ -86,5 +90,5 @@ def spectrogram_reconstruction_figure(
                       extent=extent, interpolation="nearest")  # fmt: skip
     ratio = output.mask.float().mean().item()
     lines = [title or f"{model.model_name or 'Audio-MAE'} spectrogram reconstructions, {ratio:.0%} masked"]
-    lines += denormalized_note(model, decoder_trained, NORM_PIX_NOTE)
+    lines += denormalize_note(model, decoder_trained, denormalize)
     return save_figure(fig, path, lines, fontsize=9, dpi=100)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import NORM_PIX_NOTE, denormalized_note, save_figure, to_display
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure, to_display
 
 
 def image_reconstruction_figure(
@@ -22,11 +22,15 @@ def image_reconstruction_figure(
     max_samples: int = 8,
     decoder_trained: bool = True,
     title: str | None = None,
+    denormalize: str = "patch",
 ) -> str:
     """Write a PNG grid, one row per sample. ``mean``/``std`` undo the input normalization for
-    display. With norm-pix targets, predictions are de-normalized with each patch's own
-    statistics first (the figure says so). ``decoder_trained=False`` (an encoder-only
-    checkpoint) shows a notice instead of reconstructions."""
+    display. With norm-pix targets, ``denormalize="patch"`` puts predictions back with each
+    patch's own statistics (borrowed from the original), ``"global"`` with one mean/std per
+    channel (a zero prediction is then flat; see :func:`maeflow.visualize.reconstruct_tokens`);
+    the caption says which. ``decoder_trained=False`` (an encoder-only checkpoint) shows a
+    notice instead of reconstructions."""
+    check_denormalize(denormalize)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -36,7 +40,7 @@ def image_reconstruction_figure(
     n = min(max_samples, inputs.shape[0])
     mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
     targets = output.tokens.targets[:n].detach().float().cpu()
-    recon_tokens = model.reconstruct(output)[:n].detach().float().cpu()  # raw target space
+    recon_tokens = reconstruct_tokens(model, output, denormalize, tok.in_chans)[:n].cpu()  # raw target space
     masked_img = tok.untokenize(targets * (1 - mask))
     recon_img = tok.untokenize(recon_tokens)
     pasted_img = tok.untokenize(targets * (1 - mask) + recon_tokens * mask)
@@ -65,5 +69,5 @@ def image_reconstruction_figure(
             ax.imshow(to_display(img, mean, std), cmap="gray" if img.shape[0] == 1 else None)
     ratio = output.mask.float().mean().item()
     lines = [title or f"{model.model_name or 'MAE'} reconstructions, {ratio:.0%} masked"]
-    lines += denormalized_note(model, decoder_trained, NORM_PIX_NOTE)
+    lines += denormalize_note(model, decoder_trained, denormalize)
     return save_figure(fig, path, lines, fontsize=9, dpi=110)

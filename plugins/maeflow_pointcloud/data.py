@@ -89,8 +89,11 @@ def pointcloud_folder(
     exist, else ``root`` for both splits); labels from class subfolders (``labels=None``: when
     there are subfolders). Meshes are first sampled with ``mesh_points`` surface points.
     Unreadable or non-finite files are skipped and listed in ``dataset.skipped`` or, with
-    ``strict=True``, raise ``ValueError`` naming the file. ``deterministic`` (default: on for
-    the test split) fixes each file's resampling by its name.
+    ``strict=True``, raise ``ValueError`` naming the file. ``deterministic`` (default: on
+    whenever ``augment`` is off — the test split, and the train split as probes read it)
+    fixes each file's mesh sampling and resampling by its name and ``seed``, so that
+    ``maeflow eval`` gives the same numbers every time; augmented training items are drawn
+    afresh each epoch.
 
     ``split_file`` instead lists the split's files, one path per line relative to ``root``,
     unlabeled; ``{split}`` in it is replaced by the split name. ShapeNet-55 as Point-MAE
@@ -102,7 +105,8 @@ def pointcloud_folder(
         folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="point-cloud dataset")
         index = scan_folder(folder, extensions, labels=labels, what="point-cloud dataset")
     augment = split == "train" if augment is None else augment
-    deterministic = split == "test" if deterministic is None else deterministic
+    # un-augmented items (test split, probes' train features) must not change between reads
+    deterministic = not augment if deterministic is None else deterministic
     loader = _PointLoader(num_points, mesh_points, normalize, deterministic, seed)
     return FolderDataset(
         index, load=loader, transform=ScaleAndTranslate() if augment else None, strict=strict,

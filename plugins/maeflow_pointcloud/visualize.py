@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import save_figure
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure
 
 
 def _scatter(ax, parts: list[tuple[torch.Tensor, str]], title: str | None, lim: float) -> None:
@@ -34,13 +34,17 @@ def pointcloud_reconstruction_figure(
     max_samples: int = 4,
     decoder_trained: bool = True,
     title: str | None = None,
+    denormalize: str = "patch",
 ) -> str:
     """Write a PNG, one row per sample: visible groups | masked truth | reconstruction.
 
     Groups are drawn at their centers (``Tokens.positions``); predictions are de-normalized by
-    the model's target normalizer (identity for Chamfer targets). ``decoder_trained=False``
-    (an encoder-only checkpoint) shows a notice instead of the reconstruction.
+    the model's target normalizer (identity for Chamfer targets, so both ``denormalize``
+    modes, ``"patch"`` and ``"global"``, draw the predictions as predicted; the caption says so).
+    ``decoder_trained=False`` (an encoder-only checkpoint) shows a notice instead of the
+    reconstruction.
     """
+    check_denormalize(denormalize)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,7 +54,7 @@ def pointcloud_reconstruction_figure(
     n = min(max_samples, inputs.shape[0])
     centers = output.tokens.positions[:n].detach().float().cpu()  # (n, G, 3)
     truth = tok.untokenize(output.tokens.targets[:n].detach().float().cpu(), centers)  # (n, G, k, 3)
-    recon = tok.untokenize(model.reconstruct(output)[:n].detach().float().cpu(), centers)
+    recon = tok.untokenize(reconstruct_tokens(model, output, denormalize, channels=3)[:n].cpu(), centers)
     mask = output.mask[:n].cpu()  # (n, G), True = masked
     lim = float(truth.abs().max().clamp_min(1e-6)) * 0.9
 
@@ -73,4 +77,7 @@ def pointcloud_reconstruction_figure(
             _scatter(ax, parts, cols[j] if i == 0 else None, lim)
     ratio = output.mask.float().mean().item()
     lines = [title or f"{model.model_name or 'Point-MAE'}: {ratio:.0%} of groups masked"]
+    lines += denormalize_note(model, decoder_trained, denormalize, unit="group")
+    if decoder_trained:
+        lines += ["predicted groups drawn around the true centers the decoder is given"]
     return save_figure(fig, path, lines, fontsize=9, dpi=100)

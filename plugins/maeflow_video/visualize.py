@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import denormalized_note, save_figure, to_display
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure, to_display
 
 MASKED_GREY = 0.5  # how removed tubelets are drawn
 
@@ -26,16 +26,20 @@ def video_reconstruction_figure(
     paste_visible: bool = False,
     decoder_trained: bool = True,
     title: str | None = None,
+    denormalize: str = "patch",
 ) -> str:
     """Write a PNG with three rows per sample (original, masked, reconstruction) and one
     column per shown frame (``max_frames`` spread evenly over the clip).
 
     ``inputs`` (B, C, T, H, W); ``mean``/``std`` undo the input normalization for display.
-    Predictions are de-normalized with ``model.reconstruct(output)`` (each tubelet's own
-    statistics for normalized targets; the figure says so). ``paste_visible`` shows the
+    With normalized targets, ``denormalize="patch"`` puts predictions back with each tubelet's
+    own statistics (per channel for VideoMAE's targets, borrowed from the original),
+    ``"global"`` with one mean/std per channel for all tubelets (a zero prediction is then
+    flat; see :func:`maeflow.visualize.reconstruct_tokens`); the caption says which. ``paste_visible`` shows the
     visible tubelets' true values in the reconstruction row. ``decoder_trained=False`` (an
     encoder-only checkpoint) shows a notice instead of reconstructions.
     """
+    check_denormalize(denormalize)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,7 +49,7 @@ def video_reconstruction_figure(
     n = min(max_samples, inputs.shape[0])
     mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
     targets = output.tokens.targets[:n].detach().float().cpu()  # (n, L, P) raw
-    recon_tokens = model.reconstruct(output)[:n].detach().float().cpu()  # raw target space
+    recon_tokens = reconstruct_tokens(model, output, denormalize, tok.in_chans)[:n].cpu()  # raw target space
     if paste_visible:
         recon_tokens = targets * (1 - mask) + recon_tokens * mask
     original = inputs[:n].detach().float().cpu()  # (n, C, T, H, W)
@@ -84,6 +88,5 @@ def video_reconstruction_figure(
                           vmin=0, vmax=1)  # fmt: skip
     ratio = output.mask.float().mean().item()
     lines = [title or f"{model.model_name or 'video MAE'} reconstructions, {ratio:.0%} of tubelets masked"]
-    note = "predictions de-normalized with each tubelet's own statistics (normalized targets)"
-    lines += denormalized_note(model, decoder_trained, note)
+    lines += denormalize_note(model, decoder_trained, denormalize, unit="tubelet")
     return save_figure(fig, path, lines, fontsize=8, dpi=100)

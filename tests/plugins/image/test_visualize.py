@@ -1,5 +1,6 @@
 """Reconstruction figure and its CLI."""
 
+import numpy as np
 import torch
 
 import maeflow
@@ -58,6 +59,24 @@ def test_visualize_cli_with_maeflow_checkpoint(tmp_path):
     assert (tmp_path / "m.png").exists()
 
 
+def test_visualize_cli_denormalize_flag_reaches_the_caption(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    maeflow.save_model(maeflow.create_model("mae_vit_test"), tmp_path / "m.pt")  # a full checkpoint
+    captions = []
+    real = matplotlib.figure.Figure.suptitle
+
+    def suptitle(self, t, **k):
+        captions.append(" ".join(t.split()))
+        return real(self, t, **k)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
+    for mode in ("global", "patch"):
+        assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(tmp_path / f"{mode}.png"), "-n", "1",
+                     "--denormalize", mode]) == 0  # fmt: skip
+        assert f"(denormalize={mode})" in captions[-1]
+
+
 def test_visualize_cli_draws_dataset_samples_sized_for_the_model(tmp_path):
     # the digits dataset's img_size/in_chans default to the model's (16x16, one channel here)
     model = maeflow.create_model("mae_vit_test", img_size=16, in_chans=1, patch_size=4)
@@ -65,3 +84,48 @@ def test_visualize_cli_draws_dataset_samples_sized_for_the_model(tmp_path):
     out = tmp_path / "d.png"
     assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(out), "-n", "2", "--dataset", "digits"]) == 0
     assert out.exists()
+
+
+def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path, monkeypatch):
+    from maeflow_image.visualize import image_reconstruction_figure
+
+    model = maeflow.create_model("mae_vit_test")
+    x = model.tokenizer.example_inputs(1, generator=torch.Generator().manual_seed(0))
+    for mode in ("patch", "global"):
+        shown, caption = _zero_prediction_figure(
+            model, x, image_reconstruction_figure, tmp_path / f"{mode}.png", monkeypatch, denormalize=mode,
+            mean=[0.5] * 3, std=[0.25] * 3,
+        )  # fmt: skip
+        recon = shown[2]  # original | masked | reconstruction | reconstruction + visible
+        assert f"denormalize={mode}" in caption
+        if mode == "global":
+            assert np.ptp(recon) < 1e-6  # nothing predicted, nothing shown
+        else:
+            assert np.ptp(recon) > 0.05  # each patch's own mean borrowed from the original: blocks
+
+
+def _zero_prediction_figure(model, x, figure, path, monkeypatch, **kwargs):
+    """Draw ``figure`` for a model that predicts zero everywhere; returns (imshow arrays, caption)."""
+    import dataclasses
+
+    import matplotlib.axes
+    import matplotlib.figure
+
+    with torch.no_grad():
+        out = model.eval()(x, generator=torch.Generator().manual_seed(1))
+    out = dataclasses.replace(out, pred=torch.zeros_like(out.pred))
+    shown, captions = [], []
+    real_imshow, real_suptitle = matplotlib.axes.Axes.imshow, matplotlib.figure.Figure.suptitle
+
+    def imshow(self, a, *args, **kw):
+        shown.append(np.asarray(a))
+        return real_imshow(self, a, *args, **kw)
+
+    def suptitle(self, t, *args, **kw):
+        captions.append(t)
+        return real_suptitle(self, t, *args, **kw)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", imshow)
+    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
+    figure(model, x, out, path, **kwargs)
+    return shown, " ".join(captions[-1].split())  # the caption wraps to the figure width
