@@ -14,9 +14,6 @@ from typing import Any
 
 from maeflow.utils.sysinfo import cpu_model
 
-# (header, field, formatter) for the tables
-Column = tuple[str, Any]
-
 
 def _num(v: Any, fmt: str) -> str:
     return format(v, fmt) if isinstance(v, (int, float)) and not isinstance(v, bool) else "—"

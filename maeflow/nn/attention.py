@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import operator
-from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +43,6 @@ from maeflow.nn.kernels import math_attention, run_kernel, xformers_attention, x
 
 log = logging.getLogger(__name__)
 
-AttentionBackend = Literal["auto", "xformers", "sdpa", "math"]
 BACKENDS: tuple[str, ...] = ("auto", "xformers", "sdpa", "math")
 
 

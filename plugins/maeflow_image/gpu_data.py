@@ -49,7 +49,6 @@ from torch.utils.data import Dataset
 from maeflow.data import DevicePipeline
 from maeflow_image.data import IMAGENET_MEAN, IMAGENET_STD, load_image
 
-JPEG_EXTENSIONS = (".jpg", ".jpeg")
 JPEG_MAGIC = b"\xff\xd8"  # start-of-image marker: every JPEG file begins with it
 CROP_ATTEMPTS = 10  # RandomResizedCrop's tries before the central-crop fallback
 
