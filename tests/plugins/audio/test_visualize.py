@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 import maeflow
+from maeflow.testing import zero_prediction_figure
 from maeflow.visualize import visualize
 
 
@@ -18,14 +19,14 @@ def test_figure_is_written(tmp_path):
     assert (tmp_path / "enc_only.png").stat().st_size > 1000
 
 
-def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path, monkeypatch):
+def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path):
     from maeflow_audio.visualize import spectrogram_reconstruction_figure
 
     model = maeflow.create_model("audiomae_vit_test")
     x = torch.randn(1, 1, 64, 32, generator=torch.Generator().manual_seed(0))
     for mode in ("patch", "global"):
-        shown, caption = _zero_prediction_figure(
-            model, x, spectrogram_reconstruction_figure, tmp_path / f"{mode}.png", monkeypatch, denormalize=mode,
+        shown, caption = zero_prediction_figure(
+            model, x, spectrogram_reconstruction_figure, tmp_path / f"{mode}.png", denormalize=mode,
             mean=-7.0, std=4.7,
         )  # fmt: skip
         recon = shown[2]  # original | masked | reconstruction | reconstruction + visible
@@ -34,30 +35,3 @@ def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(t
             assert np.ptp(recon) < 1e-4  # nothing predicted, nothing shown
         else:
             assert np.ptp(recon) > 0.1  # each patch's own level borrowed from the original
-
-
-def _zero_prediction_figure(model, x, figure, path, monkeypatch, **kwargs):
-    """Draw ``figure`` for a model that predicts zero everywhere; returns (imshow arrays, caption)."""
-    import dataclasses
-
-    import matplotlib.axes
-    import matplotlib.figure
-
-    with torch.no_grad():
-        out = model.eval()(x, generator=torch.Generator().manual_seed(1))
-    out = dataclasses.replace(out, pred=torch.zeros_like(out.pred))
-    shown, captions = [], []
-    real_imshow, real_suptitle = matplotlib.axes.Axes.imshow, matplotlib.figure.Figure.suptitle
-
-    def imshow(self, a, *args, **kw):
-        shown.append(np.asarray(a))
-        return real_imshow(self, a, *args, **kw)
-
-    def suptitle(self, t, *args, **kw):
-        captions.append(t)
-        return real_suptitle(self, t, *args, **kw)
-
-    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", imshow)
-    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
-    figure(model, x, out, path, **kwargs)
-    return shown, " ".join(captions[-1].split())  # the caption wraps to the figure width

@@ -5,6 +5,7 @@ import torch
 
 import maeflow
 from maeflow.cli import main
+from maeflow.testing import zero_prediction_figure
 from maeflow.visualize import visualize
 
 
@@ -86,14 +87,14 @@ def test_visualize_cli_draws_dataset_samples_sized_for_the_model(tmp_path):
     assert out.exists()
 
 
-def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path, monkeypatch):
+def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path):
     from maeflow_image.visualize import image_reconstruction_figure
 
     model = maeflow.create_model("mae_vit_test")
     x = model.tokenizer.example_inputs(1, generator=torch.Generator().manual_seed(0))
     for mode in ("patch", "global"):
-        shown, caption = _zero_prediction_figure(
-            model, x, image_reconstruction_figure, tmp_path / f"{mode}.png", monkeypatch, denormalize=mode,
+        shown, caption = zero_prediction_figure(
+            model, x, image_reconstruction_figure, tmp_path / f"{mode}.png", denormalize=mode,
             mean=[0.5] * 3, std=[0.25] * 3,
         )  # fmt: skip
         recon = shown[2]  # original | masked | reconstruction | reconstruction + visible
@@ -102,30 +103,3 @@ def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(t
             assert np.ptp(recon) < 1e-6  # nothing predicted, nothing shown
         else:
             assert np.ptp(recon) > 0.05  # each patch's own mean borrowed from the original: blocks
-
-
-def _zero_prediction_figure(model, x, figure, path, monkeypatch, **kwargs):
-    """Draw ``figure`` for a model that predicts zero everywhere; returns (imshow arrays, caption)."""
-    import dataclasses
-
-    import matplotlib.axes
-    import matplotlib.figure
-
-    with torch.no_grad():
-        out = model.eval()(x, generator=torch.Generator().manual_seed(1))
-    out = dataclasses.replace(out, pred=torch.zeros_like(out.pred))
-    shown, captions = [], []
-    real_imshow, real_suptitle = matplotlib.axes.Axes.imshow, matplotlib.figure.Figure.suptitle
-
-    def imshow(self, a, *args, **kw):
-        shown.append(np.asarray(a))
-        return real_imshow(self, a, *args, **kw)
-
-    def suptitle(self, t, *args, **kw):
-        captions.append(t)
-        return real_suptitle(self, t, *args, **kw)
-
-    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", imshow)
-    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
-    figure(model, x, out, path, **kwargs)
-    return shown, " ".join(captions[-1].split())  # the caption wraps to the figure width

@@ -6,6 +6,7 @@ import torch
 
 import maeflow
 from maeflow import registry
+from maeflow.testing import zero_prediction_figure
 from maeflow.visualize import visualize
 from maeflow_video.data import moving_digits
 from maeflow_video.visualize import video_reconstruction_figure
@@ -43,12 +44,12 @@ def test_reconstruction_row_is_de_normalized_predictions(tmp_path, monkeypatch):
     assert abs(shown[-1] - expected).max() < 1e-5  # last panel: reconstruction of the last frame
 
 
-def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path, monkeypatch):
+def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path):
     model = maeflow.create_model("videomae_vit_test", target_norm="channel_patch_norm")  # VideoMAE's targets
     x = model.tokenizer.example_inputs(1, generator=torch.Generator().manual_seed(0))
     for mode in ("patch", "global"):
-        shown, caption = _zero_prediction_figure(
-            model, x, video_reconstruction_figure, tmp_path / f"{mode}.png", monkeypatch, denormalize=mode,
+        shown, caption = zero_prediction_figure(
+            model, x, video_reconstruction_figure, tmp_path / f"{mode}.png", denormalize=mode,
             max_frames=2, mean=[0.5] * 3, std=[0.25] * 3,
         )  # fmt: skip
         recon = np.stack(shown[4:6])  # rows: original, masked, reconstruction; two frames each
@@ -57,30 +58,3 @@ def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(t
             assert np.ptp(recon.reshape(-1, 3), axis=0).max() < 1e-6  # one colour: nothing predicted, nothing shown
         else:
             assert np.ptp(recon) > 0.05  # each tubelet's own colour borrowed from the original
-
-
-def _zero_prediction_figure(model, x, figure, path, monkeypatch, **kwargs):
-    """Draw ``figure`` for a model that predicts zero everywhere; returns (imshow arrays, caption)."""
-    import dataclasses
-
-    import matplotlib.axes
-    import matplotlib.figure
-
-    with torch.no_grad():
-        out = model.eval()(x, generator=torch.Generator().manual_seed(1))
-    out = dataclasses.replace(out, pred=torch.zeros_like(out.pred))
-    shown, captions = [], []
-    real_imshow, real_suptitle = matplotlib.axes.Axes.imshow, matplotlib.figure.Figure.suptitle
-
-    def imshow(self, a, *args, **kw):
-        shown.append(np.asarray(a))
-        return real_imshow(self, a, *args, **kw)
-
-    def suptitle(self, t, *args, **kw):
-        captions.append(t)
-        return real_suptitle(self, t, *args, **kw)
-
-    monkeypatch.setattr(matplotlib.axes.Axes, "imshow", imshow)
-    monkeypatch.setattr(matplotlib.figure.Figure, "suptitle", suptitle)
-    figure(model, x, out, path, **kwargs)
-    return shown, " ".join(captions[-1].split())  # the caption wraps to the figure width
