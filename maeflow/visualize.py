@@ -107,6 +107,26 @@ def reconstruct_tokens(model, output, denormalize: str = "patch", channels: int 
     return (shaped * per_channel(scale) + per_channel(mean)).reshape(pred.shape)
 
 
+def reconstruction_panels(model, inputs: torch.Tensor, output, n: int, denormalize: str = "patch",
+                          channels: int = 1) -> dict[str, torch.Tensor]:
+    """The four panels of a grid visualizer for the first ``n`` samples, on the CPU, through the
+    tokenizer's ``untokenize``: ``original`` (the inputs), ``masked`` (visible tokens, zeros
+    where masked), ``reconstruction`` (every token predicted, :func:`reconstruct_tokens` with
+    ``denormalize``) and ``pasted`` (predictions where masked, the original where visible), plus
+    ``mask`` (n, L, 1), 1 = masked. ``channels`` as in :func:`reconstruct_tokens`."""
+    untokenize = model.tokenizer.untokenize
+    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
+    targets = output.tokens.targets[:n].detach().float().cpu()
+    recon = reconstruct_tokens(model, output, denormalize, channels)[:n].cpu()  # raw target space
+    return {
+        "original": inputs[:n].detach().float().cpu(),
+        "masked": untokenize(targets * (1 - mask)),
+        "reconstruction": untokenize(recon),
+        "pasted": untokenize(targets * (1 - mask) + recon * mask),
+        "mask": mask,
+    }
+
+
 def denormalize_note(model, decoder_trained: bool, denormalize: str = "patch", unit: str = "patch") -> list[str]:
     """The caption line that says how predictions were put back into input units (always one
     line when a trained decoder's predictions are shown, whatever the mode). ``unit`` names a

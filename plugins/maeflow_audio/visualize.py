@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruction_panels, save_figure
 
 
 def _to_display(spec: torch.Tensor, mean: float | None, std: float | None):
@@ -47,16 +47,11 @@ def spectrogram_reconstruction_figure(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    tok = model.tokenizer
     n = min(max_samples, inputs.shape[0])
-    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
-    targets = output.tokens.targets[:n].detach().float().cpu()
-    recon = reconstruct_tokens(model, output, denormalize, channels=1)[:n].cpu()
-    original = inputs[:n].detach().float().cpu()
-    masked = tok.untokenize(targets * (1 - mask))
-    blank = tok.untokenize(mask.expand_as(targets)).bool()  # (n, 1, T, F), True where masked
-    recon_img = tok.untokenize(recon)
-    pasted = tok.untokenize(targets * (1 - mask) + recon * mask)
+    p = reconstruction_panels(model, inputs, output, n, denormalize, channels=1)
+    original, masked, recon_img, pasted = p["original"], p["masked"], p["reconstruction"], p["pasted"]
+    masked_tokens = p["mask"].expand(-1, -1, model.tokenizer.target_dim)
+    blank = model.tokenizer.untokenize(masked_tokens).bool()  # (n, 1, T, F), True where masked
 
     T = original.shape[2]
     extent = None

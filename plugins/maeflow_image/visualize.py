@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure, to_display
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruction_panels, save_figure, to_display
 
 
 def image_reconstruction_figure(
@@ -27,7 +27,7 @@ def image_reconstruction_figure(
     """Write a PNG grid, one row per sample. ``mean``/``std`` undo the input normalization for
     display. With norm-pix targets, ``denormalize="patch"`` puts predictions back with each
     patch's own statistics (borrowed from the original), ``"global"`` with one mean/std per
-    channel (a zero prediction is then flat; see :func:`maeflow.visualize.reconstruct_tokens`);
+    channel (a zero prediction is then flat; see :func:`maeflow.visualize.reconstruction_panels`);
     the caption says which. ``decoder_trained=False`` (an encoder-only checkpoint) shows a
     notice instead of reconstructions."""
     check_denormalize(denormalize)
@@ -36,20 +36,13 @@ def image_reconstruction_figure(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    tok = model.tokenizer
     n = min(max_samples, inputs.shape[0])
-    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
-    targets = output.tokens.targets[:n].detach().float().cpu()
-    recon_tokens = reconstruct_tokens(model, output, denormalize, tok.in_chans)[:n].cpu()  # raw target space
-    masked_img = tok.untokenize(targets * (1 - mask))
-    recon_img = tok.untokenize(recon_tokens)
-    pasted_img = tok.untokenize(targets * (1 - mask) + recon_tokens * mask)
-    original = inputs[:n].detach().float().cpu()
+    p = reconstruction_panels(model, inputs, output, n, denormalize, model.tokenizer.in_chans)
 
     cols = ["original", "masked", "reconstruction", "reconstruction + visible"]
     fig, axes = plt.subplots(n, 4, figsize=(4 * 2.2, n * 2.2), squeeze=False)
     for i in range(n):
-        panels = [original[i], masked_img[i], recon_img[i], pasted_img[i]]
+        panels = [p["original"][i], p["masked"][i], p["reconstruction"][i], p["pasted"][i]]
         for j, (ax, img) in enumerate(zip(axes[i], panels, strict=True)):
             ax.set_xticks([])
             ax.set_yticks([])
