@@ -12,6 +12,7 @@ Data flows one way (see docs/design.md)::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -100,7 +101,10 @@ class Masker(Protocol):
     """``(tokens, ratio, noise | generator) -> MaskInfo``.
 
     ``noise`` (whose shape the masker documents; (B, L) for random masking) makes the mask
-    explicit: tokens are ranked by ascending noise and the smallest are kept.
+    explicit: tokens are ranked by ascending noise and the smallest are kept. Without it the
+    masker draws its noise with :func:`maeflow.draw_noise` from ``generator``: one generator for
+    the batch, or a sequence of one per sample (row ``i`` drawn from generator ``i``; the trainer
+    passes these, seeded per sample, so masks do not depend on batch composition).
     """
 
     def __call__(
@@ -108,7 +112,7 @@ class Masker(Protocol):
         tokens: Tokens,
         ratio: float,
         noise: torch.Tensor | None = None,
-        generator: torch.Generator | None = None,
+        generator: torch.Generator | Sequence[torch.Generator] | None = None,
     ) -> MaskInfo: ...
 
 

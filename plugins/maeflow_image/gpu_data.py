@@ -21,7 +21,7 @@ This path moves the expensive parts next to the model:
 
 :func:`folder_pipeline` packs the three as a :class:`maeflow.data.DevicePipeline`, which the
 ``image_folder`` dataset offers (``data.device_pipeline``: used on CUDA by default, the usual
-CPU workers elsewhere); the trainer's loader (``maeflow.train.data.build_train_loader``) runs
+CPU workers elsewhere); the trainer's loader (``maeflow.data.build_dataloader``) runs
 it, with the next batch prepared on a side stream while the current step runs.
 
 torchvision 0.29 marks ``torchvision.io``'s codecs deprecated in favour of TorchCodec (its
