@@ -40,7 +40,7 @@ import numpy as np
 MODALITIES = ("image", "video", "audio", "pointcloud")
 FOLDER_DATASET = {"image": "image_folder", "video": "video_folder", "audio": "audio_folder",
                   "pointcloud": "pointcloud_folder"}  # fmt: skip
-BUILD_VERSION = 1  # bump when a builder's output changes for the same options
+BUILD_VERSION = 2  # bump when a builder's output changes for the same options
 SPLITS = ("train", "test")
 
 
@@ -351,17 +351,38 @@ def decode_video(path: Path, short_side: int) -> np.ndarray:
     return np.stack(frames)
 
 
+def rgb_to_yuv420p(frame: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) RGB (even H, W) → the (3H/2, W) planar yuv420p layout PyAV takes: BT.601
+    limited range (what decoders assume for untagged video), chroma averaged over 2×2 pixels.
+    Done here rather than by the encoder's own converter so that the bytes do not depend on it."""
+    x = frame.astype(np.float64) / 255
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
+    cb = 128 - 37.797 * r - 74.203 * g + 112.0 * b
+    cr = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+    H, W = y.shape
+
+    def sub(c):
+        return c.reshape(H // 2, 2, W // 2, 2).mean(axis=(1, 3)).reshape(H // 4, W)
+
+    planes = np.concatenate([y, sub(cb), sub(cr)], axis=0)
+    return np.clip(np.rint(planes), 0, 255).astype(np.uint8)
+
+
 def write_video(path: Path, frames: np.ndarray, fps: int = 25, crf: int = 18) -> None:
-    """uint8 (T, H, W, 3) frames as an H.264 MP4 (yuv420p)."""
+    """uint8 (T, H, W, 3) frames (H, W multiples of 4) as an H.264 MP4 (yuv420p), encoded on one
+    thread: the same frames give the same bytes."""
     import av
 
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
+        stream.thread_type, stream.thread_count = "NONE", 1
         stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
         for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+            frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(f), format="yuv420p")
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
@@ -677,7 +698,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help=f"cache folder (default: {default_out()})")
     p.add_argument("--seed", type=int, default=0, help="fixes every split, crop and augmentation (default 0)")
     p.add_argument("--force", action="store_true", help="rebuild even when an identical build exists")
-    p.add_argument("--keep-going", action="store_true", help="build the other modalities when one's sources are missing")
+    p.add_argument("--keep-going", action="store_true",
+                   help="build the other modalities when one's sources are missing")
     args = p.parse_args(argv)
     unknown = sorted(set(args.modalities) - set(MODALITIES))
     if unknown:
