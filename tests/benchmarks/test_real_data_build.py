@@ -65,6 +65,34 @@ def test_square_crop_stays_inside():
         assert 24 <= side <= 48 and 0 <= top <= 48 - side and 0 <= left <= 80 - side
 
 
+@pytest.mark.parametrize("name", sorted(build.PAN_DIRECTIONS))
+def test_pan_crops_move_one_way_inside_the_frame(name):
+    dy, dx = build.PAN_DIRECTIONS[name]
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        crops = build.pan_crops(128, 170, 16, (dy, dx), rng, (0.5, 0.75), (1.0, 2.5), 64)
+        tops, lefts, sides = (np.array(c) for c in zip(*crops, strict=True))
+        assert len(crops) == 16 and len(set(sides)) == 1
+        assert (tops >= 0).all() and (tops + sides <= 128).all() and (lefts >= 0).all() and (lefts + sides <= 170).all()
+        moving, still = (tops, lefts) if dy else (lefts, tops)
+        assert (np.diff(moving) * (dy or dx) >= 0).all() and moving[-1] != moving[0] and len(set(still)) == 1
+
+
+def test_cut_window_follows_the_crops():
+    pytest.importorskip("PIL")
+    frames = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
+    clip = build.cut_window(frames, 1, [(0, 0, 4), (4, 4, 4)], 4)
+    assert clip.shape == (2, 4, 4, 3)
+    assert np.array_equal(clip[0], frames[1, :4, :4]) and np.array_equal(clip[1], frames[2, 4:, 4:])
+
+
+def test_rgb_to_yuv420p_layout_and_grey():
+    grey = np.full((4, 6, 3), 128, np.uint8)
+    yuv = build.rgb_to_yuv420p(grey)
+    assert yuv.shape == (6, 6) and yuv.dtype == np.uint8
+    assert (yuv[:4] == round(16 + 219 * 128 / 255)).all() and (yuv[4:] == 128).all()
+
+
 def test_balanced_plan_uses_sources_evenly():
     plan = build.balanced_plan(["a", "b", "c"], 10, np.random.default_rng(0))
     counts = {s: plan.count(s) for s in "abc"}
