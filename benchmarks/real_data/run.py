@@ -44,6 +44,18 @@ PROBES = ("knn", "linear", "finetune")
 DEFAULT_SEEDS = (0, 1, 2)
 
 
+def portable(path: Path | str) -> str:
+    """A path for the report: relative to the repository when inside it, ``~/...`` under the
+    home folder (no machine-specific absolute paths in committed results)."""
+    path = Path(path)
+    for base, prefix in ((ROOT, ""), (Path.home(), "~/")):
+        try:
+            return prefix + str(path.resolve().relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(path)
+
+
 def default_data_root() -> Path:
     env = os.environ.get("MAEFLOW_REAL_DATA")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "maeflow" / "real_data"
@@ -294,7 +306,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if missing:
         p.error(f"not built in {data_root}: {', '.join(missing)} (run benchmarks/real_data/build.py first)")
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
-    result = {"date": dt.date.today().isoformat(), "argv": argv, "seeds": args.seeds, "data_root": str(data_root),
+    result = {"date": dt.date.today().isoformat(), "argv": argv, "seeds": args.seeds, "data_root": portable(data_root),
               "environment": environment(), "modalities": {}}  # fmt: skip
     for mod in args.modalities or MODALITIES:
         config = HERE / "configs" / f"{mod}.yaml"
@@ -312,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             records = read_metrics(out / "metrics.jsonl")
             row = run_row(records, trivial_baseline(out, batches=args.baseline_batches), args.last_records)
             row["wall_s"] = wall
-            row["run_dir"] = str(out)
+            row["run_dir"] = portable(out)
             runs[str(seed)] = row
             print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: loss {row['final_loss']:.4f} / trivial "
                   f"{row.get('trivial', float('nan')):.4f}; " + ", ".join(

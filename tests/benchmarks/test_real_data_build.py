@@ -240,3 +240,9 @@ def test_run_collects_losses_and_probes():
               "modalities": {"video": {"runs": {"0": row}, "summary": agg, "data": None}}}  # fmt: skip
     md = run.to_markdown(result)
     assert "| video |" in md and "65.0 ± 7.1 vs 50.0" in md
+
+
+def test_run_reports_portable_paths():
+    assert run.portable(run.ROOT / "runs" / "x") == "runs/x"
+    assert run.portable(Path.home() / ".cache" / "y").startswith("~/") or Path.home() == run.ROOT
+    assert run.portable("/nonexistent/elsewhere") == "/nonexistent/elsewhere"
