@@ -163,6 +163,44 @@ def trivial_baseline(run_dir: Path, batches: int = 4, batch_size: int = 64, seed
 
 
 # ---------------------------------------------------------------------------------------------
+# how hard is the task: kNN on the raw inputs
+
+
+def raw_input_knn(config: Path, k: int = 20) -> dict:
+    """Top-1 of a cosine kNN on the standardized raw inputs (no model) of the config's data, the
+    train split against the test split, augmentation off: what a probe of any encoder should beat.
+    Point clouds (no fixed order) use each cloud's sorted distances to its centroid instead."""
+    import torch
+
+    import maeflow
+    from maeflow.config import load_config
+    from maeflow.data import build_dataset
+
+    cfg = load_config(config)
+    model = maeflow.create_model(cfg.model.name, **cfg.model.args)
+    opts = {**cfg.data.options, "augment": False}
+
+    def features(split):
+        ds = build_dataset(cfg.data.name, split, model=model, **opts)
+        xs, ys = zip(*(ds[i] for i in range(len(ds))), strict=True)
+        x = torch.stack([torch.as_tensor(v).float() for v in xs])
+        if x.ndim == 3 and x.shape[-1] == 3:  # (N, points, 3)
+            x = torch.sort((x - x.mean(1, keepdim=True)).norm(dim=-1), dim=1).values
+        return x.flatten(1), torch.tensor(ys)
+
+    xtr, ytr = features("train")
+    xte, yte = features("test")
+    mu, sd = xtr.mean(0), xtr.std(0) + 1e-6
+    a = torch.nn.functional.normalize((xtr - mu) / sd, dim=1)
+    b = torch.nn.functional.normalize((xte - mu) / sd, dim=1)
+    idx = (b @ a.T).topk(min(k, len(a)), dim=1).indices
+    classes = int(max(ytr.max(), yte.max())) + 1
+    votes = torch.zeros(len(b), classes).scatter_add_(1, ytr[idx], torch.ones(idx.shape))
+    return {"raw_knn": float((votes.argmax(1) == yte).float().mean() * 100), "chance": 100.0 / classes,
+            "raw_knn_k": k}  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
 # running
 
 
@@ -250,17 +288,21 @@ def to_markdown(result: dict) -> str:
         f"Seeds {', '.join(map(str, seeds))}: mean ± sample std over seeds (a single seed: its value). "
         "Loss: the mean of the last logged training steps; trivial: the best constant prediction (zero, mean "
         "target, or the model's `baseline_pred`) on pretraining batches through the trained model's own target "
-        "normalizer. Top-1 in %, pretrained vs random init (the trainer's twin under seed + 1).",
+        "normalizer. Top-1 in %, pretrained vs random init (the trainer's twin under seed + 1). Raw-input kNN: "
+        "cosine kNN (k=20) on the standardized inputs, no model (point clouds: sorted radii), what a probe "
+        "should beat.",
         "",
         "| modality | loss end / trivial (ratio) | kNN pre vs random | linear pre vs random | fine-tune pre vs random "
-        "| fine-tune gain | train wall (s) |",
-        "|---|---|---|---|---|---|---|",
+        "| fine-tune gain | raw-input kNN (chance) | train wall (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for mod, res in result["modalities"].items():
         a = res["summary"]
         loss = f"{_pm(a.get('final_loss'), 3)} / {_pm(a.get('trivial'), 3)} ({_pm(a.get('loss_ratio'), 2)})"
         probes = [f"{_pm(a.get(f'{p}_pre'))} vs {_pm(a.get(f'{p}_rand'))}" for p in PROBES]
-        lines.append(f"| {mod} | {loss} | {' | '.join(probes)} | {_pm(a.get('finetune_gain'))} "
+        ref = res.get("reference")
+        raw = f"{ref['raw_knn']:.1f} ({ref['chance']:.1f})" if ref else "–"
+        lines.append(f"| {mod} | {loss} | {' | '.join(probes)} | {_pm(a.get('finetune_gain'))} | {raw} "
                      f"| {_pm(a.get('wall_s'), 0)} |")  # fmt: skip
     lines += ["", "Per run:", "", "| modality | seed | loss end | model loss / trivial on fresh batches "
               "| kNN | linear | fine-tune | wall (s) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
@@ -294,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--collect-only", action="store_true", help="only read existing runs")
     p.add_argument("--last-records", type=int, default=5, help="training records averaged for the final loss")
     p.add_argument("--baseline-batches", type=int, default=4)
+    p.add_argument("--no-raw-knn", action="store_true", help="skip the raw-input kNN reference (once per modality)")
     p.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
                    help="extra config overrides for every run, e.g. train.epochs=2")  # fmt: skip
     args = p.parse_args(argv)
@@ -329,7 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: loss {row['final_loss']:.4f} / trivial "
                   f"{row.get('trivial', float('nan')):.4f}; " + ", ".join(
                       f"{p} {row.get(p + '_pre')} vs {row.get(p + '_rand')}" for p in PROBES), flush=True)  # fmt: skip
-        result["modalities"][mod] = {"config": str(config.relative_to(ROOT)), "runs": runs,
+        reference = None if args.no_raw_knn else raw_input_knn(config)
+        result["modalities"][mod] = {"config": str(config.relative_to(ROOT)), "runs": runs, "reference": reference,
                                      "summary": aggregate(list(runs.values())), "data": data_summary(data_root, mod)}
     result["environment"]["machine"]["loadavg_end"] = list(os.getloadavg())
     args.results.mkdir(parents=True, exist_ok=True)
