@@ -768,6 +768,24 @@ def build(modality: str, out: Path, seed: int = 0, force: bool = False, override
     return manifest
 
 
+def parse_sets(items: Sequence[str]) -> dict[str, dict]:
+    """``["video.pan_speed=[0.3, 1]", ...]`` → ``{"video": {"pan_speed": [0.3, 1]}}`` (values are
+    JSON, else strings); the option must exist in :data:`DEFAULTS`."""
+    out: dict[str, dict] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        modality, dot, option = key.partition(".")
+        if not sep or not dot or modality not in DEFAULTS or option not in DEFAULTS[modality]:
+            raise ValueError(f"--set {item!r}: expected MODALITY.OPTION=VALUE with an option of "
+                             f"{modality if modality in DEFAULTS else 'a modality'} in DEFAULTS")  # fmt: skip
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        out.setdefault(modality, {})[option] = parsed
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("modalities", nargs="*", metavar="MODALITY",
@@ -775,6 +793,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help=f"cache folder (default: {default_out()})")
     p.add_argument("--seed", type=int, default=0, help="fixes every split, crop and augmentation (default 0)")
     p.add_argument("--force", action="store_true", help="rebuild even when an identical build exists")
+    p.add_argument("--set", nargs="+", action="extend", default=[], metavar="MODALITY.OPTION=VALUE",
+                   help="change builder options (JSON values; after the modalities), e.g. "
+                        "video.pan_speed=[0.3,1.0] audio.train_per_class=300; see DEFAULTS in build.py")  # fmt: skip
     p.add_argument("--keep-going", action="store_true",
                    help="build the other modalities when one's sources are missing")
     args = p.parse_args(argv)
@@ -782,10 +803,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown modality {', '.join(unknown)}; choose from {', '.join(MODALITIES)}")
     out = args.out or default_out()
+    try:
+        overrides = parse_sets(args.set)
+    except ValueError as exc:
+        p.error(str(exc))
     failed = []
     for m in args.modalities or MODALITIES:
         try:
-            build(m, out, seed=args.seed, force=args.force)
+            build(m, out, seed=args.seed, force=args.force, overrides=overrides.get(m))
         except FileExistsError as exc:
             raise SystemExit(str(exc)) from exc
         except FileNotFoundError as exc:

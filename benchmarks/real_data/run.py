@@ -361,6 +361,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.collect_only and (args.retrain or not done):
                 print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: training -> {out}", flush=True)
                 wall = train(config, seed, out, args.set, out.parent / f"seed{seed}.log")
+                (out / "real_data_wall.json").write_text(json.dumps({"wall_s": wall}) + "\n")
+            elif (out / "real_data_wall.json").is_file():  # a run trained earlier: its recorded wall time
+                wall = json.loads((out / "real_data_wall.json").read_text()).get("wall_s")
             if not (out / "metrics.jsonl").is_file():
                 print(f"{mod} seed {seed}: no run in {out}", file=sys.stderr)
                 continue

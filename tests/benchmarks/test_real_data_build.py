@@ -246,3 +246,11 @@ def test_run_reports_portable_paths():
     assert run.portable(run.ROOT / "runs" / "x") == "runs/x"
     assert run.portable(Path.home() / ".cache" / "y").startswith("~/") or Path.home() == run.ROOT
     assert run.portable("/nonexistent/elsewhere") == "/nonexistent/elsewhere"
+
+
+def test_parse_sets():
+    assert build.parse_sets(["video.pan_speed=[0.3, 1.0]", "audio.train_per_class=300"]) == {
+        "video": {"pan_speed": [0.3, 1.0]}, "audio": {"train_per_class": 300}}
+    for bad in ("video.nope=1", "nomodality.frames=1", "video.frames"):
+        with pytest.raises(ValueError, match="MODALITY.OPTION"):
+            build.parse_sets([bad])
