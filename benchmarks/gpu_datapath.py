@@ -247,7 +247,7 @@ def bench_cpu_workers(args, device, folder, img_size) -> float:
     _, loader = trainer_loader(args, device, folder, img_size, device_pipeline=False)
     it, n, t0 = iter(loader), 0, None
     for i in range(min(len(loader), args.warmup // 2 + args.steps)):
-        x, _, _ = next(it)
+        x = next(it)[0]  # (inputs, labels, positions, mask seeds)
         if i == args.warmup // 2 - 1 or (t0 is None and args.warmup // 2 == 0):
             t0 = time.perf_counter()
             continue
