@@ -128,10 +128,10 @@ def trivial_baseline(run_dir: Path, batches: int = 4, batch_size: int = 64, seed
     import torch
 
     import maeflow
-    from maeflow.bench.subjects import trivial_baselines
     from maeflow.checkpoint import read_file
     from maeflow.cli.eval import resolve_checkpoint
     from maeflow.data import build_dataset
+    from maeflow.eval.baseline import trivial_baselines
 
     raw = read_file(resolve_checkpoint(run_dir))
     model, _ = maeflow.model_from_checkpoint(raw)

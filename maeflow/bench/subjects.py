@@ -15,6 +15,7 @@ from torch import nn
 
 import maeflow
 from maeflow._errors import unknown_name_message
+from maeflow.eval.baseline import baseline_pred_fn, trivial_baselines
 from maeflow.nn.blocks import set_attention_backend
 
 
@@ -58,20 +59,6 @@ class BenchSubject(Protocol):
         """Compile the module in place (``compile: true``), as its training would."""
 
 
-def trivial_baselines(loss_fn, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
-    """The loss of two constant predictions on the same batch and mask, through the model's own
-    loss: ``zeros`` (for per-token normalized targets: the mean of target² over masked tokens)
-    and ``mean target`` (every token predicted as the mean masked target of the batch: for point
-    groups, the mean group). A model that learned nothing scores about the lower of the two."""
-    m = mask.to(torch.bool)
-    t = target.float()
-    mean = t[m].mean(dim=0) if m.any() else t.flatten(0, 1).mean(dim=0)  # (P,) or the token's trailing shape
-    return {
-        "zeros": loss_fn(torch.zeros_like(pred, dtype=torch.float32), t, mask).float(),
-        "mean target": loss_fn(mean.expand_as(t).contiguous(), t, mask).float(),
-    }
-
-
 class MaeflowSubject:
     """A registered maeflow preset, ``create_model(preset, **args)``.
 
@@ -111,11 +98,7 @@ class MaeflowSubject:
         return int(aux.mask_info.num_visible)
 
     def baseline_pred_fn(self):
-        for owner in (self.model, self.model.loss_fn):
-            fn = getattr(owner, "baseline_pred", None)
-            if callable(fn):
-                return fn
-        return None
+        return baseline_pred_fn(self.model)
 
     @torch.no_grad()
     def baselines(self, aux: Any) -> dict[str, torch.Tensor]:

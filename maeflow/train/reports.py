@@ -71,3 +71,20 @@ def reconstruction_figure(model: nn.Module, dataset, inputs: torch.Tensor | None
     except (ValueError, AttributeError) as exc:  # no visualizer for this modality, or inputs it cannot show
         log.warning("no reconstruction figure: %s", exc)
         return None
+
+
+def loss_baseline(model: nn.Module, dataset, device: torch.device, seed: int, n: int = 64) -> dict[str, float] | None:
+    """Trivial baselines of the pretraining loss (:func:`maeflow.eval.baseline.trivial_loss`) on
+    the first ``n`` training items, read as the loader reads them for epoch 0 (so augmentation
+    and every RNG are as they were afterwards); None when the model is not a masked
+    autoencoder the baseline understands."""
+    from maeflow.data import SeededItems
+    from maeflow.eval.baseline import trivial_loss
+
+    try:
+        items = SeededItems(dataset, seed)
+        inputs = torch.stack([torch.as_tensor(items[(i, i, 0)][0]) for i in range(min(n, len(dataset)))])
+        return trivial_loss(model, inputs.to(device), seed)
+    except (ValueError, AttributeError, TypeError, RuntimeError) as exc:
+        log.warning("no trivial loss baseline: %s", exc)
+        return None

@@ -44,7 +44,7 @@ from maeflow.runtime import state as ckpt
 from maeflow.runtime.device import set_threads
 from maeflow.train.logger import MetricsLogger
 from maeflow.train.plan import plan_steps
-from maeflow.train.reports import AttentionLog, reconstruction_figure, run_evaluator
+from maeflow.train.reports import AttentionLog, loss_baseline, reconstruction_figure, run_evaluator
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +279,8 @@ class Trainer:
         entry = {"type": "train", "step": self.global_step, "epoch": round(record["epoch"], 4),
                  "loss": total / steps if steps else float("nan"), "lr": lr, "samples_per_s": round(sps, 2),
                  "skipped": self.skipped}  # fmt: skip
+        if self.trivial is not None:
+            entry["trivial_loss"] = self.trivial["best"]
         if out.grad_norm is not None:
             entry["grad_norm"] = out.grad_norm
         skipped = num_skipped(self.dataset)  # unreadable files the dataset skipped
@@ -287,7 +289,8 @@ class Trainer:
         self.metrics.write(entry, self.global_step)
         self.attention_log.write(self.metrics, self.global_step)
         if self.bar is not None:
-            self.bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{lr:.2e}", samples_s=f"{sps:.0f}")
+            trivial = {} if self.trivial is None else {"trivial": f"{self.trivial['best']:.4f}"}
+            self.bar.set_postfix(loss=f"{entry['loss']:.4f}", **trivial, lr=f"{lr:.2e}", samples_s=f"{sps:.0f}")
         self._window = [0.0, 0, now]
 
     def _open_outputs(self) -> None:
@@ -305,6 +308,15 @@ class Trainer:
                 self.strategy.world_size, self.plan.accum, self.plan.peak_lr, self.precision.name, self.device,
             )  # fmt: skip
         self.metrics = MetricsLogger(self.output_dir, enabled=main, tensorboard=self.train.tensorboard)
+        # what a model that learned nothing scores, logged beside every loss (not under FSDP:
+        # the parameters are sharded)
+        self.trivial = None
+        if main and not self.strategy.fsdp:
+            self.trivial = loss_baseline(self.strategy.unwrap(self.wrapped), self.dataset, self.device, self.run.seed)
+        if self.trivial is not None:
+            self.metrics.write({"type": "baseline", "step": self.global_step, **self.trivial})
+            log.info("trivial baseline of the loss (a constant prediction, nothing learned): %.4g",
+                     self.trivial["best"])
         self.bar = None
         if main and self.train.progress:
             from tqdm.auto import tqdm

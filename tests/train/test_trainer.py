@@ -238,3 +238,12 @@ def test_fused_adamw_is_the_default_on_cpu_and_can_be_switched_off(tmp_path):
     t = Trainer(tiny_model(), NoisyImages(16), **settings(tmp_path / "b", fused_optimizer=False))
     t._setup()
     assert not t.optimizer.defaults["fused"]
+
+
+def test_trainer_logs_the_trivial_baseline_beside_the_loss(tmp_path):
+    run(tiny_model(), NoisyImages(8), settings(tmp_path, epochs=1))
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    baseline = [r for r in records if r["type"] == "baseline"]
+    assert len(baseline) == 1 and baseline[0]["best"] > 0
+    trains = [r for r in records if r["type"] == "train"]
+    assert trains and all(r["trivial_loss"] == baseline[0]["best"] for r in trains)

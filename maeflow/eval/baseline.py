@@ -1,0 +1,68 @@
+"""Trivial baselines of the reconstruction loss: what a model that learned nothing scores.
+
+A pretraining loss means little alone: with per-token normalized targets, predicting zero (each
+token's own mean) already scores about 1, and a loss of 0.9 may be learning or noise. These
+functions give the loss of predictions that use nothing of the visible tokens, on the same
+batch, mask and loss as the model, so logs can show the two side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def trivial_baselines(loss_fn, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The loss of two constant predictions on the same batch and mask, through the model's own
+    loss: ``zeros`` (for per-token normalized targets: the mean of target² over masked tokens)
+    and ``mean target`` (every token predicted as the mean masked target of the batch: for point
+    groups, the mean group). A model that learned nothing scores about the lower of the two."""
+    m = mask.to(torch.bool)
+    t = target.float()
+    mean = t[m].mean(dim=0) if m.any() else t.flatten(0, 1).mean(dim=0)  # (P,) or the token's trailing shape
+    return {
+        "zeros": loss_fn(torch.zeros_like(pred, dtype=torch.float32), t, mask).float(),
+        "mean target": loss_fn(mean.expand_as(t).contiguous(), t, mask).float(),
+    }
+
+
+def baseline_pred_fn(model: nn.Module):
+    """The model's (or its loss's) own ``baseline_pred(target, mask) -> pred``, if it declares one."""
+    for owner in (model, getattr(model, "loss_fn", None)):
+        fn = getattr(owner, "baseline_pred", None)
+        if callable(fn):
+            return fn
+    return None
+
+
+@torch.no_grad()
+def trivial_loss(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> dict[str, Any]:
+    """Trivial baselines of ``model``'s loss on ``inputs``: the model's own tokenizer, a mask
+    drawn from a generator seeded with ``seed``, its target normalizer and loss, without the
+    encoder or decoder. Returns ``{"zeros": ..., "mean target": ..., ["baseline_pred": ...],
+    "best": min}`` as floats.
+
+    The global RNG is left as it was and the tokenizer runs in eval mode (no BatchNorm
+    statistics move), so calling this does not change a training run."""
+    tokenizer = model.tokenizer
+    was_training = tokenizer.training
+    devices = [inputs.device] if inputs.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        tokenizer.eval()
+        try:
+            tokens = tokenizer(inputs)
+        finally:
+            tokenizer.train(was_training)
+        generator = torch.Generator(device=inputs.device).manual_seed(seed)
+        mask = model.masker(tokens, model.mask_ratio, generator=generator).mask
+        target = model.target_normalizer.normalize(tokens.targets)
+        out = trivial_baselines(model.loss_fn, target, target, mask)
+        fn = baseline_pred_fn(model)
+        if fn is not None:
+            out["baseline_pred"] = model.loss_fn(fn(target, mask), target, mask)
+    values = {k: float(v) for k, v in out.items()}
+    values["best"] = min(values.values())
+    return values
