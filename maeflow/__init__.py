@@ -35,7 +35,7 @@ from maeflow.masking import RandomMasker, check_noise, check_ratio, draw_noise, 
 from maeflow.model import Decoder, Encoder, MaskedAutoencoder, gather_tokens
 from maeflow.nn import Attention, Block, FixedPosEmbed, attention, sincos_1d, sincos_2d, sincos_3d
 from maeflow.plugins import register, registry
-from maeflow.targets import IdentityNormalizer, MaskedMSELoss, PatchNormalizer
+from maeflow.targets import ChannelPatchNormalizer, IdentityNormalizer, MaskedMSELoss, PatchNormalizer
 from maeflow.vit_mae import ViTMAEConfig, build_vit_mae
 
 __version__ = "0.1.0"
@@ -43,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Attention",
     "Block",
+    "ChannelPatchNormalizer",
     "Decoder",
     "Demo",
     "Encoder",

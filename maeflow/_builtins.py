@@ -2,12 +2,13 @@
 
 from maeflow.hookspecs import hookimpl
 from maeflow.masking import RandomMasker
-from maeflow.targets import IdentityNormalizer, MaskedMSELoss, PatchNormalizer
+from maeflow.targets import ChannelPatchNormalizer, IdentityNormalizer, MaskedMSELoss, PatchNormalizer
 
 
 @hookimpl
 def maeflow_register(registry):
     registry.masker("random", RandomMasker)
     registry.target_normalizer("patch_norm", PatchNormalizer)
+    registry.target_normalizer("channel_patch_norm", ChannelPatchNormalizer)
     registry.target_normalizer("identity", IdentityNormalizer)
     registry.loss("mse", MaskedMSELoss)

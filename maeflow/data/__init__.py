@@ -16,6 +16,9 @@
 - :func:`stratified_split`: a fixed per-class train/test split of one labeled array.
 - :func:`build_dataset`: a registered dataset by name with checked options, defaulting
   options such as ``img_size`` to the model's.
+- :func:`describe_datasets`: every registered dataset's options, types, defaults and
+  docstring descriptions (:mod:`maeflow.data.describe`; ``python -m maeflow.data.docgen``
+  writes them into docs/data.md).
 
 The dataset contract: ``builder(split="train"|"test", **options) -> Dataset`` whose items are
 ``(inputs: Tensor, label: int)`` (label -1 when unlabeled), with ``num_classes`` (int or None),
@@ -24,6 +27,7 @@ and a ``device_pipeline(device) -> DevicePipeline`` method (:mod:`maeflow.data.d
 load raw items, the batch is finished on the accelerator; ``data.device_pipeline`` chooses).
 """
 
+from maeflow.data.describe import DatasetDoc, OptionDoc, describe_datasets
 from maeflow.data.device import DeviceBatches, DevicePipeline, offers_device_pipeline
 from maeflow.data.folder import (
     AUTO_VERIFY_MAX_FILES,
@@ -45,6 +49,7 @@ __all__ = [
     "SPLITS",
     "SeededItems",
     "ShardedSampler",
+    "DatasetDoc",
     "DeviceBatches",
     "DevicePipeline",
     "FolderDataset",
@@ -56,9 +61,11 @@ __all__ = [
     "check_root",
     "check_split",
     "choose_device_pipeline",
+    "describe_datasets",
     "model_settings",
     "normalize_extensions",
     "num_skipped",
+    "OptionDoc",
     "offers_device_pipeline",
     "sample_seed",
     "scan_folder",

@@ -88,15 +88,28 @@ def audio_folder(
     extensions: Sequence[str] = AUDIO_EXTENSIONS,
     verify: bool | None = None,
 ) -> FolderDataset:
-    """Audio files under ``root/<split>`` (``root/val`` for test, or ``root`` itself), one class
-    per subfolder (sorted names; ``labels=False``: unlabeled, label -1).
+    """Audio files as normalized log-mel spectrograms (1, T, F), one class per subfolder.
 
     Each file is read (soundfile, then torchaudio, then PyAV), mixed to mono, resampled to
-    ``sample_rate`` (logged once per source rate), cut to ``clip_seconds`` (default: exactly the
-    ``input_size[0]`` frames) — a random window when ``augment`` (default for "train"), the
-    start otherwise — and turned into a normalized spectrogram; clips shorter than that are
-    padded (zeros in log-mel, the reference's choice). Unreadable or empty files are skipped
-    and recorded in ``skipped`` (``strict=True``: ``ValueError`` naming the file).
+    ``sample_rate`` (logged once per source rate), cut to ``clip_seconds`` and turned into a
+    normalized spectrogram; clips shorter than that are padded (zeros in log-mel, the
+    reference's choice). Unreadable or empty files are skipped and recorded in ``skipped``.
+
+    :param root: the folder; the split reads ``root/<split>`` (``root/val`` also serves "test")
+        when it exists, else ``root`` itself.
+    :param input_size: spectrogram frames × mel bins (T, F), one frame per 10 ms; an int is both;
+        the model's when trained.
+    :param sample_rate: every file is resampled to this rate (Hz) first; the model's when trained.
+    :param stats: the spectrogram normalization ``(x − mean) / (2·std)``: a dataset name
+        ("audioset", "esc50", "speechcommands", "synthetic_sounds") or an explicit ``(mean, std)``.
+    :param clip_seconds: the length cut from each file; default exactly the ``input_size[0]``
+        frames.
+    :param augment: a random window of each file (default for "train"); otherwise its start.
+    :param strict: raise ``ValueError`` naming an unreadable file instead of skipping it.
+    :param labels: class subfolders (True), none (False: label -1) or auto (None: when ``root``
+        holds subfolders and no files of its own).
+    :param extensions: the file suffixes read (case-insensitive).
+    :param verify: check every file's header up front (None: for folders of up to 50,000 files).
     """
     check_split(split)
     T, F = to_tf(input_size)
@@ -240,8 +253,20 @@ def synthetic_sounds(
     seed: int = 0,
     augment: bool | None = None,
 ) -> SyntheticSounds:
-    """Generated sound events (see :class:`SyntheticSounds`): ``train_size`` items in the
-    "train" split, ``test_size`` in "test"."""
+    """Generated sound events (see :class:`SyntheticSounds`): tones, chirps, harmonic stacks, noise
+    bursts and amplitude-modulated tones, labels 0–4, balanced; nothing is read or downloaded.
+
+    :param train_size: items in the "train" split.
+    :param test_size: items in the "test" split (drawn from a stream disjoint from train's).
+    :param input_size: spectrogram frames × mel bins (T, F), one frame per 10 ms; an int is both;
+        the model's when trained.
+    :param sample_rate: the rate (Hz) the clips are generated at; the model's when trained.
+    :param stats: the spectrogram normalization: a dataset name (the default was measured on
+        this dataset) or an explicit ``(mean, std)``, as for ``audio_folder``.
+    :param seed: fixes every item: item ``i`` of a split is the same on every machine and run.
+    :param augment: a random window of each (25 % longer) generated clip (default for "train");
+        otherwise its start.
+    """
     check_split(split)
     T, F = to_tf(input_size)
     resolve_stats(stats if isinstance(stats, str) else tuple(stats))

@@ -173,11 +173,31 @@ def image_folder(
     interpolation: str = "bicubic",
     crop_pct: float = 0.875,
 ) -> ImageFolder:
-    """A folder of images. The split reads ``root/<split>`` (``root/val`` also serves "test")
-    when that folder exists, else ``root`` itself. ``labels``: class subfolders (True), none
-    (False) or auto (None). ``augment`` defaults to True for "train". ``verify`` checks every
-    file up front (None: for folders of up to 50,000 files). The dataset also offers the
-    same recipe on the device (:meth:`ImageFolder.device_pipeline`)."""
+    """A folder of images (jpg/jpeg/png/bmp/gif/webp/tif(f), read with PIL) as normalized
+    (``in_chans``, H, W) tensors. The dataset also offers the same recipe on the device
+    (:meth:`ImageFolder.device_pipeline`: JPEG decode and augmentation on the GPU).
+
+    Training items (``augment``) are MAE's RandomResizedCrop(``img_size``, ``scale``) + flip;
+    evaluation items resize the short side to ``img_size / crop_pct`` and center-crop.
+
+    :param root: the folder; the split reads ``root/<split>`` (``root/val`` also serves "test")
+        when that folder exists, else ``root`` itself.
+    :param img_size: the output height and width (an int: square); the model's when trained.
+    :param in_chans: 3 (RGB) or 1 (grey); the model's when trained.
+    :param augment: the training augmentation (default for "train"); otherwise the center crop.
+    :param strict: raise ``ValueError`` naming an unreadable file instead of skipping it.
+    :param labels: class subfolders (True), none (False: label -1) or auto (None: when ``root``
+        holds subfolders and no files of its own).
+    :param recursive: also read the files of nested folders (within each class folder).
+    :param verify: check every file up front with PIL (None: for folders of up to 50,000 files).
+    :param mean: per-channel normalization mean; default ImageNet's (its grey value for 1 channel).
+    :param std: per-channel normalization std; default ImageNet's (its grey value for 1 channel).
+    :param scale: the range of the crop's area, as a fraction of the image's (``augment``).
+    :param hflip: flip half of the training crops horizontally.
+    :param interpolation: the resampling of crops and resizes ("bicubic" or "bilinear").
+    :param crop_pct: the evaluation crop's share of the resized short side (1: resize straight to
+        the crop).
+    """
     check_split(split)
     in_chans = _check_in_chans(in_chans)
     mean, std = _stats(mean, std, in_chans, _default_stats(in_chans))
@@ -253,14 +273,26 @@ def digits(
     mean: Sequence[float] | float | None = None,
     std: Sequence[float] | float | None = None,
 ) -> DigitsDataset:
-    """scikit-learn's digits as (``in_chans``, ``img_size``) images, labels 0–9.
+    """scikit-learn's 1,797 handwritten 8×8 digits (they ship inside scikit-learn: nothing is
+    downloaded) as (``in_chans``, ``img_size``) images, labels 0–9.
 
-    The split is fixed by ``seed`` and ``test_fraction`` (stratified; 1,438 train / 359 test by
-    default). Train-time augmentation (``augment``, default on for "train") is a mild
-    RandomResizedCrop (``scale`` 0.6–1.0: a digit must stay recognizable in the crop) and no
-    horizontal flip by default (a mirrored 2, 3, 7 is not a digit). The 8×8 images are
-    upsampled once with ``interpolation`` and normalized with the digits' own pixel statistics
-    (``DIGITS_MEAN``/``DIGITS_STD``) unless ``mean``/``std`` are given.
+    The split is fixed and stratified (1,438 train / 359 test by default). The 8×8 images are
+    upsampled once with ``interpolation``. Train-time augmentation is a mild RandomResizedCrop
+    (a digit must stay recognizable in the crop) and no horizontal flip by default (a mirrored
+    2, 3, 7 is not a digit).
+
+    :param img_size: the output height and width (an int: square); the model's when trained.
+    :param in_chans: channels; the grey image is repeated (the model's when trained).
+    :param augment: the training crop (default for "train"); otherwise the whole upsampled digit.
+    :param seed: fixes the train/test split.
+    :param test_fraction: the share of each class that goes to "test".
+    :param interpolation: the upsampling from 8×8 ("bicubic" or "bilinear").
+    :param scale: the range of the training crop's area, as a fraction of the image's.
+    :param hflip: flip half of the training crops horizontally.
+    :param mean: normalization mean (one value or one per channel); default the digits' own
+        pixel mean, ``DIGITS_MEAN`` (0.3124).
+    :param std: normalization std (one value or one per channel); default the digits' own,
+        ``DIGITS_STD`` (0.3561).
     """
     check_split(split)
     in_chans = _check_in_chans(in_chans)

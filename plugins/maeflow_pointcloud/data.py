@@ -85,19 +85,31 @@ def pointcloud_folder(
     seed: int = 0,
     split_file: str | None = None,
 ) -> FolderDataset:
-    """Point clouds from ``root`` (``root/train`` and ``root/test`` (or ``root/val``) when they
-    exist, else ``root`` for both splits); labels from class subfolders (``labels=None``: when
-    there are subfolders). Meshes are first sampled with ``mesh_points`` surface points.
-    Unreadable or non-finite files are skipped and listed in ``dataset.skipped`` or, with
-    ``strict=True``, raise ``ValueError`` naming the file. ``deterministic`` (default: on
-    whenever ``augment`` is off — the test split, and the train split as probes read it)
-    fixes each file's mesh sampling and resampling by its name and ``seed``, so that
-    ``maeflow eval`` gives the same numbers every time; augmented training items are drawn
-    afresh each epoch.
+    """Point clouds (npy/txt/xyz/ply points, off/obj meshes) as (``num_points``, 3) tensors.
+    Unreadable or non-finite files are skipped and listed in ``dataset.skipped``. Training items
+    (``augment``) get Point-MAE's random per-axis scale and shift. ShapeNet-55 as Point-MAE
+    distributes it: ``root=.../shapenet_pc``, ``split_file=.../ShapeNet-55/{split}.txt``.
 
-    ``split_file`` instead lists the split's files, one path per line relative to ``root``,
-    unlabeled; ``{split}`` in it is replaced by the split name. ShapeNet-55 as Point-MAE
-    distributes it: ``root=.../shapenet_pc``, ``split_file=.../ShapeNet-55/{split}.txt``."""
+    :param root: the folder; the split reads ``root/<split>`` (``root/val`` also serves "test")
+        when it exists, else ``root`` itself.
+    :param num_points: points per cloud, resampled (a random subset, or every point plus random
+        repeats); the model's when trained.
+    :param augment: Point-MAE's scale-and-translate augmentation (default for "train").
+    :param strict: raise ``ValueError`` naming an unreadable file instead of skipping it.
+    :param normalize: center each cloud and scale it into the unit sphere.
+    :param labels: class subfolders (True), none (False: label -1) or auto (None: when ``root``
+        holds subfolders and no files of its own).
+    :param extensions: the file suffixes read (case-insensitive).
+    :param mesh_points: surface points sampled from a mesh before resampling.
+    :param deterministic: fix each file's mesh sampling and resampling by its name and ``seed``,
+        so that ``maeflow eval`` gives the same numbers every time (default: whenever ``augment``
+        is off — the test split, and the train split as probes read it); augmented training
+        items are drawn afresh each epoch.
+    :param seed: the seed of the deterministic draws.
+    :param split_file: a file listing the split's files instead of a folder scan, one path per
+        line relative to ``root`` (lines starting with ``#`` are skipped), unlabeled; ``{split}``
+        in it is replaced by the split name.
+    """
     check_split(split)
     if split_file is not None:
         index = _listed_files(root, split_file.replace("{split}", split))
@@ -135,8 +147,17 @@ def synthetic_shapes(
     augment: bool | None = None,
 ) -> SyntheticShapes:
     """Generated primitives (sphere, cube, cylinder, cone, torus, pyramid, octahedron, capsule)
-    with random rotation, anisotropic scale and jitter; deterministic by ``seed``, disjoint
-    train/test draws. ``size`` defaults to 2048 for train and 512 for test."""
+    with random rotation, anisotropic scale and jitter, on the unit sphere, as
+    (``num_points``, 3) tensors labeled by primitive; nothing is read or downloaded.
+    Deterministic by (``seed``, split, index), disjoint train/test draws, balanced classes.
+
+    :param num_points: points per cloud; the model's when trained.
+    :param size: clouds per split; default 2,048 for "train", 512 for "test".
+    :param seed: fixes every cloud.
+    :param classes: the primitives to draw (their order gives the labels); default all eight.
+    :param jitter: the std of the Gaussian noise added to each point (clipped at 5 std).
+    :param augment: Point-MAE's scale-and-translate augmentation (default for "train").
+    """
     check_split(split)
     size = (2048 if split == "train" else 512) if size is None else size
     augment = split == "train" if augment is None else augment

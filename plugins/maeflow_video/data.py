@@ -256,15 +256,36 @@ def video_folder(
     hflip: bool = True,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
 ) -> FolderDataset:
-    """A folder of videos, one clip per video and read.
+    """A folder of videos (mp4/webm/avi/mkv/mov/m4v, decoded with PyAV) as normalized
+    (``in_chans``, ``num_frames``, H, W) clips, one clip per video and read.
 
-    The split reads ``root/<split>`` (``root/val`` also serves "test") when it exists, else
-    ``root``. ``labels``: class subfolders (True), none (False) or auto (None). ``augment``
-    (default: True for "train") draws a random clip start, a multi-scale crop and a flip;
-    without it the clip is centered in time and space. ``short``: what a video shorter than
-    the clip's span does ("loop" or "pad", see :func:`clip_indices`). ``verify`` decodes the
-    first frame of every file up front (None: for folders of up to 50,000 files).
-    Normalization: ImageNet mean/std unless given.
+    Training items (``augment``) draw a random clip start, VideoMAE's multi-scale crop and a
+    flip; without it the clip is centered in time and space (short side resized to
+    ``img_size``, center crop).
+
+    :param root: the folder; the split reads ``root/<split>`` (``root/val`` also serves "test")
+        when it exists, else ``root`` itself.
+    :param num_frames: frames per clip; the model's when trained.
+    :param stride: frames between two sampled frames of a clip (VideoMAE's sampling rate).
+    :param img_size: the output height and width (an int: square); the model's when trained.
+    :param in_chans: 3 (RGB) or 1 (luminance); the model's when trained.
+    :param augment: the training augmentation (default for "train"); otherwise centered clips.
+    :param strict: raise ``ValueError`` naming an unreadable file instead of skipping it.
+    :param labels: class subfolders (True), none (False: label -1) or auto (None: when ``root``
+        holds subfolders and no files of its own).
+    :param recursive: also read the files of nested folders (within each class folder).
+    :param verify: decode the first frame of every file up front (None: for folders of up to
+        50,000 files).
+    :param short: a video shorter than the clip's span ``(num_frames − 1)·stride + 1`` is
+        "loop"-ed (it plays again) or "pad"-ded (its last frame repeats), see :func:`clip_indices`.
+    :param mean: per-channel normalization mean (one value or one per channel); default
+        ImageNet's (its grey value for 1 channel).
+    :param std: per-channel normalization std (one value or one per channel); default
+        ImageNet's (its grey value for 1 channel).
+    :param scales: the multi-scale crop's side lengths, as fractions of the short side (height
+        and width each one of them, at most one step apart).
+    :param hflip: flip half of the training clips horizontally.
+    :param extensions: the file suffixes read (case-insensitive).
     """
     check_split(split)
     in_chans = _check_in_chans(in_chans)
@@ -389,14 +410,28 @@ def moving_digits(
     mean: Sequence[float] | float | None = None,
     std: Sequence[float] | float | None = None,
 ) -> MovingDigits:
-    """Moving-digits clips (``in_chans``, ``num_frames``, ``img_size``), labels 0–9.
+    """Moving-digits clips (``in_chans``, ``num_frames``, ``img_size``), labels 0–9: one
+    scikit-learn digit moving in a straight line and bouncing off the walls (see
+    :class:`MovingDigits`); nothing is downloaded.
 
-    The digit images are split once (stratified by ``test_fraction`` and ``seed``: 1,438
-    train / 359 test images), so test clips show handwriting never seen in training.
-    ``num_samples`` clips per split (default 2,000 train / 500 test). ``digit_size`` is the
-    digit's side on the canvas (default 7/16 of the short side: 28 px on 64², as in Moving
-    MNIST); ``speed`` is the range of pixels per frame on a 64² canvas (scaled with the size).
-    Normalization with ``MOVING_DIGITS_MEAN``/``STD`` unless ``mean``/``std`` are given.
+    The digit images are split once (stratified: 1,438 train / 359 test images), so test clips
+    show handwriting never seen in training. Item ``i`` is a pure function of (``seed``, split,
+    ``i``).
+
+    :param num_frames: frames per clip; the model's when trained.
+    :param img_size: the canvas height and width (an int: square); the model's when trained.
+    :param in_chans: 1 or 3 (the grey canvas repeated); the model's when trained.
+    :param num_samples: clips per split; default 2,000 for "train", 500 for "test".
+    :param digit_size: the digit's side on the canvas in pixels; default 7/16 of the short side
+        (28 px on 64², as in Moving MNIST).
+    :param speed: the (low, high) range of pixels per frame on a 64² canvas (scaled with the size).
+    :param seed: fixes the image split and every clip's start position and velocity.
+    :param test_fraction: the share of each class's digit images that goes to "test".
+    :param augment: play half of the clips backwards (default for "train").
+    :param mean: normalization mean (one value or one per channel); default
+        ``MOVING_DIGITS_MEAN`` (0.0586).
+    :param std: normalization std (one value or one per channel); default
+        ``MOVING_DIGITS_STD`` (0.1864).
     """
     check_split(split)
     in_chans = _check_in_chans(in_chans)

@@ -7,7 +7,6 @@ from maeflow_video.data import moving_digits, video_folder
 from maeflow_video.formats import VideoMAEFormat
 from maeflow_video.masking import SpacetimeMasker, TubeMasker
 from maeflow_video.presets import PRESETS
-from maeflow_video.targets import ChannelPatchNormalizer
 from maeflow_video.tokenizer import TubeletTokenizer
 from maeflow_video.visualize import video_reconstruction_figure
 
@@ -17,7 +16,6 @@ def maeflow_register(registry):
     registry.tokenizer("tubelet", TubeletTokenizer)
     registry.masker("tube", TubeMasker)
     registry.masker("random_spacetime", SpacetimeMasker)
-    registry.target_normalizer("channel_patch_norm", ChannelPatchNormalizer)
     for name, builder in PRESETS.items():
         registry.model(name, builder)
     registry.demo("video", files(__package__) / "configs" / "demo.yaml")

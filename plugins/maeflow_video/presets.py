@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from maeflow import MaskedAutoencoder, ViTMAEConfig, build_vit_mae, preset, registry
-from maeflow_video.targets import ChannelPatchNormalizer
+from maeflow import ChannelPatchNormalizer, MaskedAutoencoder, ViTMAEConfig, build_vit_mae, preset, registry
 from maeflow_video.tokenizer import TubeletTokenizer, video_pos_table
 
 
