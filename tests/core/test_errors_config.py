@@ -118,3 +118,51 @@ def test_pointcloud_normalize_bogus_from_the_cli(tmp_path, capsys):
                    .replace("OUT", str(tmp_path / "run")))  # fmt: skip
     err = one_line_error(capsys, ["train", str(cfg), f"data.options.root={tmp_path}", "data.options.normalize=bogus"])
     assert "got 'bogus'" in err
+
+
+# ---------------------------------------------------------------- maeflow eval: threads and progress
+
+
+@pytest.fixture
+def eval_checkpoint(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    path = maeflow.save_model(maeflow.create_model("mae_vit_test", img_size=16), tmp_path / "model.pt")
+    payload = torch.load(path, weights_only=True)
+    payload["config"] = {"data": {"name": "digits", "options": {}}, "run": {"seed": 0, "threads": 2}}
+    torch.save(payload, path)
+    return path
+
+
+@pytest.fixture
+def restore_threads():
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+def test_eval_threads_default_to_the_runs_and_the_flag_wins(eval_checkpoint, restore_threads, capsys):
+    import torch
+
+    args = ["eval", str(eval_checkpoint), "--linear-epochs", "1", "--knn-k", "5"]
+    assert main(args) == 0 and torch.get_num_threads() == 2  # the stored run.threads
+    assert main([*args, "--threads", "1"]) == 0 and torch.get_num_threads() == 1
+    err = one_line_error(capsys, [*args, "--threads", "0"])
+    assert "--threads must be >= 1, got 0" in err
+
+
+def test_eval_finetune_reports_progress(eval_checkpoint, restore_threads, caplog):
+    args = ["eval", str(eval_checkpoint), "--linear-epochs", "1", "--knn-k", "5", "--train-split", "test",
+            "--finetune-epochs", "2", "--finetune-batch-size", "256"]  # fmt: skip
+    with caplog.at_level("INFO", logger="maeflow.eval.finetune"):
+        assert main(args) == 0
+    # no terminal under pytest, so the bar is replaced by one line per epoch
+    epochs = [m for m in caplog.messages if m.startswith("fine-tune epoch")]
+    assert len(epochs) == 2 and epochs[0].startswith("fine-tune epoch 1/2: loss ")
+    caplog.clear()
+    with caplog.at_level("INFO", logger="maeflow.eval.finetune"):
+        assert main([*args[:-4], "--finetune-epochs", "1", "--no-progress"]) == 0
+    assert not any(m.startswith("fine-tune epoch") for m in caplog.messages)
