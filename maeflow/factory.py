@@ -95,7 +95,19 @@ def preset(build: Callable[[Any], Any], config_cls: type, **defaults: Any) -> Ca
     base = config_cls(**defaults)
 
     def builder(**overrides: Any):
-        return build(apply_overrides(base, overrides))
+        cfg = apply_overrides(base, overrides)
+        from maeflow.vit_mae import ViTMAEConfig, check_vit_config
+
+        if isinstance(cfg, ViTMAEConfig):
+            check_vit_config(cfg)  # before the tokenizer is made of the same widths
+        if not overrides:
+            return build(cfg)
+        try:
+            return build(cfg)
+        except (RuntimeError, ZeroDivisionError, OverflowError, TypeError, IndexError) as exc:
+            # the preset builds with its defaults, so this came from the overrides: name them
+            given = ", ".join(f"{k}={v!r}" for k, v in overrides.items())
+            raise ValueError(f"cannot build the model with {given}: {type(exc).__name__}: {exc}") from None
 
     return builder
 

@@ -101,6 +101,7 @@ def build_vit_mae(
     ``cfg.mask_ratio`` must leave at least one token masked and one visible with this masker
     and tokenizer (:func:`check_mask_counts`; ``ValueError`` naming the ratio that would).
     """
+    check_vit_config(cfg)
     if (pos_table is None) == (pos_embed is None):
         raise ValueError("build_vit_mae needs exactly one of pos_table and pos_embed")
     if not decoder_embed_bias and not project_latent:
@@ -150,6 +151,26 @@ def build_vit_mae(
     return model
 
 
+def check_vit_config(cfg: ViTMAEConfig) -> None:
+    """``ValueError`` naming the field for widths, head counts and depths that cannot build a
+    ViT (not positive, a width not divisible by its heads) and a non-positive or non-finite
+    ``mlp_ratio`` / ``norm_eps``."""
+    for width, heads in (("embed_dim", "num_heads"), ("decoder_embed_dim", "decoder_num_heads")):
+        w, h = getattr(cfg, width), getattr(cfg, heads)
+        for name, v in ((width, w), (heads, h)):
+            if v < 1:
+                raise ValueError(f"model option {name!r} must be at least 1, got {v}")
+        if w % h:
+            raise ValueError(f"model option {width!r} ({w}) must be divisible by {heads!r} ({h})")
+    for name in ("depth", "decoder_depth"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"model option {name!r} must be >= 0, got {getattr(cfg, name)}")
+    for name in ("mlp_ratio", "norm_eps"):
+        v = getattr(cfg, name)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"model option {name!r} must be a positive finite number, got {v}")
+
+
 def _mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> tuple[int, int] | None:
     """(visible, masked) tokens per sample that ``masker`` gives at ``ratio``, from a dry run on
     stand-in tokens (the tokenizer's ``num_tokens`` and grid, random positions from a private
@@ -175,6 +196,9 @@ def check_mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> Non
 
     check_ratio(ratio)
     L = getattr(tokenizer, "num_tokens", None)
+    if L is not None and L < 2:
+        raise ValueError(f"the tokenizer makes {L} token(s) per sample: MAE needs at least one masked and one "
+                         "visible token (check the input size against the patch or group size)")  # fmt: skip
     counts = _mask_counts(tokenizer, masker, ratio) if L else None
     if counts is None or (counts[0] >= 1 and counts[1] >= 1):
         return

@@ -166,3 +166,25 @@ def test_eval_finetune_reports_progress(eval_checkpoint, restore_threads, caplog
     with caplog.at_level("INFO", logger="maeflow.eval.finetune"):
         assert main([*args[:-4], "--finetune-epochs", "1", "--no-progress"]) == 0
     assert not any(m.startswith("fine-tune epoch") for m in caplog.messages)
+
+
+# ---------------------------------------------------------------- ViT widths, depths and ratios
+
+
+@pytest.mark.parametrize(
+    "name, overrides, expected",
+    [
+        ("mae_vit_test", dict(embed_dim=0), "model option 'embed_dim' must be at least 1, got 0"),
+        ("pointmae_test", dict(embed_dim=-1), "model option 'embed_dim' must be at least 1, got -1"),
+        ("mae_vit_test", dict(decoder_num_heads=0), "'decoder_num_heads' must be at least 1"),
+        ("mae_vit_test", dict(embed_dim=36), "'embed_dim' (36) must be divisible by 'num_heads' (2)"),
+        ("audiomae_vit_test", dict(mlp_ratio=float("-inf")), "'mlp_ratio' must be a positive finite number"),
+        ("mae_vit_test", dict(depth=-1), "model option 'depth' must be >= 0, got -1"),
+        ("mae_vit_test", dict(img_size=0), "the tokenizer makes 0 token(s) per sample"),
+        ("pointmae_test", dict(pos_hidden=-1), "cannot build the model with pos_hidden=-1: RuntimeError"),
+    ],
+)
+def test_model_arguments_that_cannot_build_a_vit_are_one_value_error(name, overrides, expected):
+    with pytest.raises(ValueError) as info:
+        maeflow.create_model(name, **overrides)
+    assert expected in str(info.value)
