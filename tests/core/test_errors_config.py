@@ -177,7 +177,7 @@ def test_eval_finetune_reports_progress(eval_checkpoint, restore_threads, caplog
         ("mae_vit_test", dict(embed_dim=0), "model option 'embed_dim' must be at least 1, got 0"),
         ("pointmae_test", dict(embed_dim=-1), "model option 'embed_dim' must be at least 1, got -1"),
         ("mae_vit_test", dict(decoder_num_heads=0), "'decoder_num_heads' must be at least 1"),
-        ("mae_vit_test", dict(embed_dim=36), "'embed_dim' (36) must be divisible by 'num_heads' (2)"),
+        ("mae_vit_test", dict(embed_dim=36, num_heads=5), "'embed_dim' (36) must be divisible by 'num_heads' (5)"),
         ("audiomae_vit_test", dict(mlp_ratio=float("-inf")), "'mlp_ratio' must be a positive finite number"),
         ("mae_vit_test", dict(depth=-1), "model option 'depth' must be >= 0, got -1"),
         ("mae_vit_test", dict(img_size=0), "the tokenizer makes 0 token(s) per sample"),
