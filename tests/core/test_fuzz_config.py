@@ -86,3 +86,38 @@ def test_fuzzed_model_arguments_fail_only_with_value_error(preset, data):
         maeflow.create_model(preset, **{key: value})
     except ValueError:
         pass
+
+
+# keys left alone in CLI runs: where the run goes, and what would make one example slow
+SLOW_OR_PATHS = {"output_dir", "resume", "threads", "num_workers", "persistent_workers", "prefetch_factor",
+                 "compile", "epochs", "max_steps", "depth", "decoder_depth", "embed_dim", "img_size"}  # fmt: skip
+
+
+def override(section: str, key: str, value) -> str:
+    import json
+
+    return f"{section}.{key}={json.dumps(value)}"  # JSON is YAML: the CLI reads it back as given
+
+
+FINITE = scalars.filter(lambda v: not (isinstance(v, float) and not math.isfinite(v)))
+CLI_SETTINGS = settings(
+    max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+
+
+@CLI_SETTINGS
+@given(st.lists(st.tuples(st.sampled_from(["train", "data", "run", "model.args"]), st.data()), min_size=1, max_size=2))
+def test_fuzzed_overrides_through_the_cli_exit_0_or_2(tmp_path_factory, items):
+    from maeflow.cli import main
+
+    out = tmp_path_factory.mktemp("fuzz")
+    cfg = out / "tiny.yaml"
+    cfg.write_text("model: {name: mae_vit_test}\ndata: {name: digits, batch_size: 16, num_workers: 0}\n"
+                   "train: {max_steps: 1, progress: false, tensorboard: false, reconstruction: false}\n"
+                   f"run: {{output_dir: {out / 'run'}, resume: never}}\n")  # fmt: skip
+    args = []
+    for section, data in items:
+        keys = FIELDS["mae_vit_test"] if section == "model.args" else SECTIONS[section]
+        key = data.draw(st.sampled_from([k for k in keys if k not in SLOW_OR_PATHS]))
+        args.append(override(section, key, data.draw(FINITE)))
+    assert main(["train", str(cfg), *args]) in (0, 2)
