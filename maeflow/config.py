@@ -134,6 +134,8 @@ class RunConfig(_Section):
     output_dir: str = "runs/default"
     seed: int = 0
     resume: str = "auto"  # auto | never | <checkpoint path>
+    # a resume whose config changes the model or the data order is refused unless "allow"
+    resume_mismatch: Literal["refuse", "allow"] = "refuse"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = Field(None, gt=0)  # CPU threads for PyTorch ops (None: PyTorch's default)
 

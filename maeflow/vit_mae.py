@@ -23,13 +23,14 @@ composes the :class:`~maeflow.MaskedAutoencoder`, initializes it and sets ``mode
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from maeflow.interfaces import Loss, Masker, TargetNormalizer
+from maeflow.interfaces import Loss, Masker, TargetNormalizer, Tokens
 from maeflow.model import Decoder, Encoder, MaskedAutoencoder
 from maeflow.nn.pos_embed import FixedPosEmbed
 from maeflow.plugins import registry
@@ -96,7 +97,11 @@ def build_vit_mae(
       ``block_factory``); ``decoder_embed_bias=False``: an encoder-to-decoder projection
       without bias (VideoMAE); ``project_latent=False``: no projection at all (needs equal
       widths; Point-MAE when they are equal).
+
+    ``cfg.mask_ratio`` must leave at least one token masked and one visible with this masker
+    and tokenizer (:func:`check_mask_counts`; ``ValueError`` naming the ratio that would).
     """
+    check_vit_config(cfg)
     if (pos_table is None) == (pos_embed is None):
         raise ValueError("build_vit_mae needs exactly one of pos_table and pos_embed")
     if not decoder_embed_bias and not project_latent:
@@ -104,6 +109,9 @@ def build_vit_mae(
     tokens_dim = getattr(tokenizer, "embed_dim", cfg.embed_dim)
     if tokens_dim != cfg.embed_dim:
         raise ValueError(f"the tokenizer embeds to width {tokens_dim}, the config's embed_dim is {cfg.embed_dim}")
+
+    masker = registry("masker").get(cfg.masker)() if masker is None else masker
+    check_mask_counts(tokenizer, masker, cfg.mask_ratio)
 
     def positions(dim: int) -> nn.Module:
         return FixedPosEmbed(pos_table(dim)) if pos_embed is None else pos_embed(dim)
@@ -130,7 +138,7 @@ def build_vit_mae(
         decoder.embed = nn.Linear(cfg.embed_dim, cfg.decoder_embed_dim, bias=False)
     model = MaskedAutoencoder(
         tokenizer,
-        masker=registry("masker").get(cfg.masker)() if masker is None else masker,
+        masker=masker,
         encoder=encoder,
         decoder=decoder,
         target_normalizer=target_normalizer,
@@ -141,3 +149,78 @@ def build_vit_mae(
     model.init_weights(init)
     model.config = cfg
     return model
+
+
+def check_vit_config(cfg: ViTMAEConfig) -> None:
+    """``ValueError`` naming the field for widths, head counts and depths that cannot build a
+    ViT (not positive, a width not divisible by its heads) and a non-positive or non-finite
+    ``mlp_ratio`` / ``norm_eps``."""
+    for width, heads in (("embed_dim", "num_heads"), ("decoder_embed_dim", "decoder_num_heads")):
+        w, h = getattr(cfg, width), getattr(cfg, heads)
+        for name, v in ((width, w), (heads, h)):
+            if v < 1:
+                raise ValueError(f"model option {name!r} must be at least 1, got {v}")
+        if w % h:
+            raise ValueError(f"model option {width!r} ({w}) must be divisible by {heads!r} ({h})")
+    for name in ("depth", "decoder_depth"):
+        if getattr(cfg, name) < 0:
+            raise ValueError(f"model option {name!r} must be >= 0, got {getattr(cfg, name)}")
+    for name in ("mlp_ratio", "norm_eps"):
+        v = getattr(cfg, name)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"model option {name!r} must be a positive finite number, got {v}")
+
+
+def _mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> tuple[int, int] | None:
+    """(visible, masked) tokens per sample that ``masker`` gives at ``ratio``, from a dry run on
+    stand-in tokens (the tokenizer's ``num_tokens`` and grid, random positions from a private
+    generator: the global RNG is not touched); None when the masker cannot run on stand-ins."""
+    L = int(tokenizer.num_tokens)
+    layout = getattr(tokenizer, "layout", None) or getattr(tokenizer, "grid", None)
+    gen = torch.Generator().manual_seed(0)
+    tokens = Tokens(embeddings=torch.zeros(1, L, 1), positions=torch.rand(1, L, 3, generator=gen),
+                    targets=torch.zeros(1, L, 1), layout=tuple(layout) if layout is not None else None)  # fmt: skip
+    try:
+        info = masker(tokens, ratio, generator=gen)
+    except (ValueError, TypeError, RuntimeError):
+        return None
+    masked = int(info.mask[0].sum())
+    return L - masked, masked
+
+
+def check_mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> None:
+    """``ValueError`` unless ``masker`` at ``ratio`` leaves at least one token masked (else every
+    loss is 0) and one visible (else the encoder sees nothing), with the ratio that would work.
+    Counts use the masker's own rounding (a dry run); skipped for tokenizers without ``num_tokens``."""
+    from maeflow.masking import check_ratio
+
+    check_ratio(ratio)
+    L = getattr(tokenizer, "num_tokens", None)
+    if L is not None and L < 2:
+        raise ValueError(f"the tokenizer makes {L} token(s) per sample: MAE needs at least one masked and one "
+                         "visible token (check the input size against the patch or group size)")  # fmt: skip
+    counts = _mask_counts(tokenizer, masker, ratio) if L else None
+    if counts is None or (counts[0] >= 1 and counts[1] >= 1):
+        return
+    visible, masked = counts
+    name = type(masker).__name__
+    what = f"mask_ratio={ratio:g} with the {name} leaves {visible} of {L} tokens visible and {masked} masked"
+    need = "MAE needs at least one masked and one visible token"
+    if visible < 1:
+        raise ValueError(f"{what}: {need}; lower mask_ratio")
+    if not _works(tokenizer, masker, _up((L - 1) / L)):
+        raise ValueError(f"{what}, and no mask_ratio changes that: {need}; check the masker's own settings")
+    lo, hi = 0, L - 1  # the smallest k with mask_ratio k/L (rounded up) that works, by bisection
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if _works(tokenizer, masker, _up(mid / L)) else (mid, hi)
+    raise ValueError(f"{what}: {need}; set mask_ratio to at least {_up(hi / L):g}")
+
+
+def _up(ratio: float) -> float:
+    return min(math.ceil(ratio * 10_000) / 10_000, 0.9999)
+
+
+def _works(tokenizer: nn.Module, masker: Masker, ratio: float) -> bool:
+    counts = _mask_counts(tokenizer, masker, ratio)
+    return counts is not None and counts[0] >= 1 and counts[1] >= 1

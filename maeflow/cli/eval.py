@@ -3,7 +3,7 @@
 
     maeflow eval runs/demo                                  # the run's latest checkpoint, its eval data
     maeflow eval model.pt --dataset digits --compare-random-init --json probes.json
-    maeflow eval runs/demo --finetune-epochs 20 --compare-random-init
+    maeflow eval runs/demo --finetune-epochs 20 --compare-random-init --threads 4
     maeflow eval model.pt --dataset image_folder --data root=/data/imagenet img_size=224
 
 CHECKPOINT is a maeflow checkpoint file or a run directory (its ``checkpoints/last.pt``, else
@@ -12,12 +12,14 @@ stored in a trainer checkpoint (``eval.dataset``/``eval.options``, else ``data.n
 ``data.options``). The evaluation is the trainer's own
 (:class:`maeflow.eval.probe.ProbeEvaluator`): augmentation is always off for probes;
 fine-tuning trains on the train split with the dataset's augmentation default for it
-(``--data augment=false`` turns it off) and is scored on the un-augmented test split. See
-docs/evaluation.md.
+(``--data augment=false`` turns it off) and is scored on the un-augmented test split, with a
+progress bar (``--no-progress``: none). ``--threads`` defaults to the run's ``run.threads``.
+See docs/evaluation.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 from pathlib import Path
@@ -42,6 +44,10 @@ def add_arguments(parser) -> None:
                         help="pooled feature: cls token (auto, when the encoder has one) or token mean")  # fmt: skip
     parser.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     parser.add_argument("--num-workers", type=int, default=0, help="DataLoader workers for feature extraction")
+    parser.add_argument("--threads", type=int, metavar="N",
+                        help="CPU threads for PyTorch ops (default: the run's run.threads, else PyTorch's default)")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                        help="a progress bar during fine-tuning (one log line per epoch when not on a terminal)")
     parser.add_argument("--finetune-epochs", type=int, metavar="N",
                         help="also fine-tune the encoder end to end for N epochs (default: the checkpoint config's "
                              "eval.finetune_epochs, else 0: off)")  # fmt: skip
@@ -100,6 +106,13 @@ def _stored_seed(config: dict[str, Any] | None) -> int | None:
     return int(seed) if isinstance(seed, int) else None
 
 
+def _stored_threads(config: dict[str, Any] | None) -> int | None:
+    """``run.threads`` of a trainer checkpoint's config (None when unset or absent)."""
+    run = config.get("run") if isinstance(config, dict) else None
+    threads = run.get("threads") if isinstance(run, dict) else None
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) and threads > 0 else None
+
+
 def _first(*values: Any) -> Any:
     return next(v for v in values if v is not None)
 
@@ -131,10 +144,14 @@ def run(args) -> int:
     from maeflow.checkpoint import read_file
     from maeflow.cli.common import parse_overrides
     from maeflow.eval.probe import ProbeEvaluator
-    from maeflow.runtime import resolve_device
+    from maeflow.runtime import resolve_device, set_threads
 
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
     path = resolve_checkpoint(args.checkpoint)
     raw = read_file(path)
+    threads = args.threads if args.threads is not None else _stored_threads(raw.get("config"))
+    set_threads(threads)  # None: PyTorch's default
     model, result = maeflow.model_from_checkpoint(raw)
     name, options, ev = dataset_from_config(raw.get("config"))
     if args.dataset:
@@ -150,7 +167,7 @@ def run(args) -> int:
     seed = _first(args.seed, _stored_seed(raw.get("config")), 0)
     # the trainer's evaluator: same datasets (probes un-augmented), probes, fine-tuning and twin
     evaluator = ProbeEvaluator.for_dataset(name, options, settings, seed=seed, model=model, device=device,
-                                           pool=pool, num_workers=args.num_workers)  # fmt: skip
+                                           pool=pool, num_workers=args.num_workers, progress=args.progress)  # fmt: skip
     train_ds, test_ds = evaluator.datasets()
     progress = raw.get("progress")
     step = _first(progress.get("global_step"), progress.get("step"), None) if isinstance(progress, dict) else None

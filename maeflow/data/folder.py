@@ -62,7 +62,8 @@ def normalize_extensions(extensions: Iterable[str]) -> tuple[str, ...]:
 def check_root(root: str | os.PathLike | None, what: str = "dataset") -> Path:
     """``root`` as a Path; a ``ValueError`` naming it when it is missing or not a folder."""
     if root is None or str(root) == "":
-        raise ValueError(f"the {what} needs a folder: set its 'root' option (e.g. data.root=/path/to/files)")
+        raise ValueError(f"the {what} needs a folder: set its 'root' option, e.g. data.options.root=/path/to/files "
+                         "(eval.options.root for the evaluation dataset)")  # fmt: skip
     path = Path(root).expanduser()
     if not path.exists():
         raise ValueError(f"{what} root does not exist: {path}")

@@ -262,6 +262,8 @@ def finetune_encoder(
                 if not math.isfinite(train_loss):
                     raise FloatingPointError(f"fine-tuning loss is not finite in epoch {epoch + 1}; lower the lr")
                 bar.set_postfix(epoch=epoch + 1, loss=f"{train_loss:.4f}")
+                if progress and bar.disable:  # no terminal for the bar: one line per epoch instead
+                    log.info("fine-tune epoch %d/%d: loss %.4f", epoch + 1, epochs, train_loss)
         finally:
             bar.close()
         train_top1 = 100.0 * correct.item() / seen

@@ -162,6 +162,64 @@ def resume_source(how: str, directory: str | os.PathLike) -> tuple[Path, dict[st
     return path, state
 
 
+# what a resumed run must share with the run that saved the checkpoint: the model and the data
+# order (not output paths, logging, evaluation, or epochs/max_steps: extending a run is fine)
+RESUME_KEYS = ("model", "data.name", "data.options", "data.split", "data.shuffle", "data.batch_size",
+               "train.accum_iter", "train.effective_batch_size", "train.mask_seed", "run.seed")  # fmt: skip
+_UNSET = "<unset>"
+
+
+def _leaves(value: Any, key: str) -> dict[str, Any]:
+    if isinstance(value, dict):  # an empty mapping has no leaves
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_leaves(v, f"{key}.{k}"))
+        return out
+    return {key: value}
+
+
+def _lookup(config: dict[str, Any], dotted: str) -> Any:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _UNSET
+        node = node[part]
+    return node
+
+
+def config_changes(saved: dict[str, Any], current: dict[str, Any], keys=RESUME_KEYS) -> list[str]:
+    """``["model.args.depth: 2 -> 3", ...]``: where ``current`` differs from ``saved`` (resolved
+    configs as plain data) under ``keys``, each compared leaf by leaf."""
+    changes = []
+    for key in keys:
+        old, new = _leaves(_lookup(saved, key), key), _leaves(_lookup(current, key), key)
+        for leaf in sorted(set(old) | set(new)):
+            a, b = old.get(leaf, _UNSET), new.get(leaf, _UNSET)
+            if a != b:
+                changes.append(f"{leaf}: {a} -> {b}")
+    return changes
+
+
+def check_resume_config(path: str | os.PathLike, saved: dict[str, Any] | None, current: dict[str, Any] | None,
+                        mismatch: str = "refuse") -> list[str]:  # fmt: skip
+    """Refuse (``ValueError`` naming the keys) to resume ``path``, saved under config ``saved``,
+    with a ``current`` config that changes the model or the data order, unless ``mismatch`` is
+    ``"allow"`` (then the changes are logged). Returns the changes; none when either config is
+    missing (a trainer used without a config)."""
+    if not saved or not current:
+        return []
+    changes = config_changes(saved, current)
+    if not changes:
+        return changes
+    listed = "; ".join(changes)
+    if mismatch != "allow":
+        raise ValueError(f"cannot resume {path}: its run had another model or data order ({listed}). Use the "
+                         "saved values, another run.output_dir (or run.resume=never) to start over, or "
+                         "run.resume_mismatch=allow to resume anyway")  # fmt: skip
+    log.warning("resuming %s with a changed config (run.resume_mismatch=allow): %s", path, listed)
+    return changes
+
+
 def capture(strategy, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
     """The full model and optimizer states and every process's RNG states (collective: call on
     every rank; ``strategy`` is a :class:`maeflow.runtime.Strategy`)."""

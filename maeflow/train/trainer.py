@@ -178,11 +178,17 @@ class Trainer:
         if found is None:
             return 0, 0
         path, state = found
+        ckpt.check_resume_config(path, state.get("config"), self.config, self.run.resume_mismatch)
         prog = state["progress"]
         if prog.get("effective_batch_size") != self.plan.eff_batch and prog.get("step_in_epoch", 0):
             log.warning("resuming mid-epoch with effective batch %s (checkpoint: %s): the data position is "
                         "approximate", self.plan.eff_batch, prog.get("effective_batch_size"))  # fmt: skip
-        ckpt.restore(self.strategy, self.wrapped, self.optimizer, state)
+        try:
+            ckpt.restore(self.strategy, self.wrapped, self.optimizer, state)
+        except (RuntimeError, KeyError, ValueError) as exc:  # load_state_dict: other parameter names or shapes
+            first = " ".join(str(exc).split())[:300]
+            raise ValueError(f"cannot resume {path}: its model does not fit this one ({first}); use another "
+                             "run.output_dir (or run.resume=never) to start over") from None  # fmt: skip
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.precision.scaler.load_state_dict(state["scaler"])

@@ -111,6 +111,9 @@ def pointcloud_folder(
         in it is replaced by the split name.
     """
     check_split(split)
+    if not isinstance(normalize, bool):
+        raise ValueError(f"point-cloud dataset option normalize must be true (scale each cloud into the unit sphere) "
+                         f"or false (points as read), got {normalize!r}")  # fmt: skip
     if split_file is not None:
         index = _listed_files(root, split_file.replace("{split}", split))
     else:
