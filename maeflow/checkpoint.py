@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,18 +45,52 @@ class LoadResult:
 
 
 def read_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint file (torch or safetensors) without unpickling arbitrary objects."""
+    """Read a checkpoint file (torch or safetensors) without unpickling arbitrary objects.
+
+    Every unreadable file is a one-line ``ValueError`` saying why (empty, truncated, not a
+    checkpoint at all, or holding Python objects that are not unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot read checkpoint {path}: file is empty (0 bytes)")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # SafetensorError, and OSError/ValueError for odd headers
+            raise ValueError(f"cannot read checkpoint {path}: not a safetensors file, or a truncated or "
+                             f"damaged one ({_one_line(exc)})") from None  # fmt: skip
+    return torch_load(path)
+
+
+def torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with its failures as one-line ``ValueError`` errors (no
+    advice to retry with ``weights_only=False``, which would run whatever the file holds)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise ValueError(f"cannot read checkpoint {path}: {_torch_load_reason(exc)}") from None
+
+
+def _torch_load_reason(exc: BaseException) -> str:
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (f"it holds a Python object ({found.group(1)}) and maeflow reads only tensors and plain data; "
+                "not a PyTorch/maeflow checkpoint, or one saved with objects inside")  # fmt: skip
+    found = re.search(r"PytorchStreamReader failed reading zip archive: ([^.]+)", text)
+    if found:
+        return f"truncated or damaged file ({found.group(1)})"
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    reason = found.group(1) if found else _one_line(exc)
+    return f"not a PyTorch/maeflow checkpoint ({reason.strip()})"
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def unwrap(obj: Any) -> dict[str, torch.Tensor]:

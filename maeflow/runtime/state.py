@@ -115,13 +115,10 @@ def _link_last(path: Path) -> None:
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a trainer checkpoint with ``weights_only=True``; ValueError if unreadable."""
+    from maeflow.checkpoint import read_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from None
+    state = read_file(path)  # FileNotFoundError, or one-line ValueError saying why it is unreadable
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path} is not a maeflow trainer checkpoint (no 'model' entry)")
     return state

@@ -1,0 +1,88 @@
+"""Faults of files and disks: each is one line naming the problem (exit code 2 from the CLI) and
+nothing written before is lost."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import maeflow
+from maeflow.checkpoint import read_file
+from maeflow.cli import main
+
+
+def _one_error_line(capsys, command: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith(f"maeflow {command}: error: "), err
+    return err
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A real maeflow checkpoint, as .pt and as .safetensors."""
+    d = tmp_path_factory.mktemp("saved")
+    model = maeflow.create_model("mae_vit_test")
+    pt = maeflow.save_model(model, d / "model.pt")
+    st = d / "model.safetensors"
+    assert main(["convert", str(pt), "--to", "maeflow", "-o", str(st)]) == 0
+    return pt, st
+
+
+def _commands(path, tmp_path):
+    return {
+        "convert": ["convert", str(path), "--to", "mae", "-o", str(tmp_path / "out.pt")],
+        "visualize": ["visualize", str(path), "--model", "mae_vit_test", "-o", str(tmp_path / "r.png")],
+        "eval": ["eval", str(path), "--dataset", "digits"],
+    }
+
+
+@pytest.mark.parametrize("command", ["convert", "visualize", "eval"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_bad_safetensors_is_one_line(saved, tmp_path, capsys, command, damage):
+    data = saved[1].read_bytes()
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(bytes(range(256)) * 4 if damage == "garbage" else data[: len(data) // 2])
+    assert main(_commands(bad, tmp_path)[command]) == 2
+    err = _one_error_line(capsys, command)
+    assert "not a safetensors file, or a truncated or damaged one" in err and str(bad) in err
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+@pytest.mark.parametrize("command", ["convert", "visualize", "eval"])
+def test_empty_checkpoint_says_it_is_empty(tmp_path, capsys, command, suffix):
+    empty = tmp_path / f"empty{suffix}"
+    empty.touch()
+    assert main(_commands(empty, tmp_path)[command]) == 2
+    assert _one_error_line(capsys, command).endswith(f"cannot read checkpoint {empty}: file is empty (0 bytes)")
+
+
+@pytest.mark.parametrize("content", [bytes(range(256)) * 4, b"hello world\n", b"\x80\x04\x95" + b"\x00" * 40])
+def test_garbage_pt_is_one_line_without_unsafe_advice(tmp_path, capsys, content):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(content)
+    assert main(["convert", str(bad), "--to", "mae", "-o", str(tmp_path / "out.pt")]) == 2
+    err = _one_error_line(capsys, "convert")
+    assert f"cannot read checkpoint {bad}: not a PyTorch/maeflow checkpoint (" in err
+    assert "weights_only" not in err
+
+
+def test_truncated_pt_says_so(saved, tmp_path):
+    data = saved[0].read_bytes()
+    bad = tmp_path / "cut.pt"
+    bad.write_bytes(data[: len(data) // 3])
+    with pytest.raises(ValueError, match=r"truncated or damaged file \(failed finding central directory\)$"):
+        read_file(bad)
+
+
+def test_pickled_object_is_refused_in_one_line(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, path)
+    with pytest.raises(ValueError) as info:
+        read_file(path)
+    text = str(info.value)
+    assert "it holds a Python object (print)" in text and "weights_only" not in text and "\n" not in text
