@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import math
@@ -59,3 +60,84 @@ def test_nan_stop_message_names_the_1_based_step(tmp_path):
     s = settings(tmp_path, epochs=1, shuffle=False, batch_size=4)
     with pytest.raises(NonFiniteLossError, match=r"loss is nan at epoch 0, step 2 \(lr"):
         run(tiny_model(), NoisyImages(16, nan_at=5), s)  # items 4-7: the second step
+
+
+TINY = """# maeflow train tiny.yaml
+model: {name: mae_vit_test}
+data: {name: digits, batch_size: 16, num_workers: 0}
+train: {epochs: 1, max_steps: 3, ckpt_every_steps: 1, keep_last: 5, log_every: 1, progress: false,
+        tensorboard: false, reconstruction: false}
+run: {output_dir: OUT}
+"""
+
+
+class _FullDisk:
+    """A file whose writes of checkpoint-sized data stop half-way with ENOSPC, as on a full disk."""
+
+    def __init__(self, f):
+        self._f = f
+
+    def write(self, data):
+        if len(data) > 10_000:
+            self._f.write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._f.close()
+
+
+@pytest.mark.parametrize("fault", ["write", "torch.save"])
+def test_disk_full_while_saving_is_one_line_and_resumable(tmp_path, monkeypatch, capsys, fault):
+    import os
+
+    import torch
+
+    from maeflow.cli import main
+    from maeflow.runtime.state import list_checkpoints, read_checkpoint
+
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY.replace("OUT", str(tmp_path / "run")))
+    saves = {"n": 0}
+    real_fdopen, real_save = os.fdopen, torch.save
+
+    def fdopen(fd, mode="r", *args, **kwargs):  # the second checkpoint hits the full disk
+        f = real_fdopen(fd, mode, *args, **kwargs)
+        if mode == "wb":
+            saves["n"] += 1
+            return _FullDisk(f) if saves["n"] >= 2 else f
+        return f
+
+    def save(obj, f, *args, **kwargs):
+        saves["n"] += 1
+        if saves["n"] >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    if fault == "write":
+        monkeypatch.setattr(os, "fdopen", fdopen)
+    else:
+        monkeypatch.setattr(torch, "save", save)
+    assert main(["train", str(config)]) == 2
+    monkeypatch.undo()
+    err = capsys.readouterr().err.strip()
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    ckpts = tmp_path / "run" / "checkpoints"
+    target = ckpts / "step-00000002.pt"
+    assert err.startswith(f"maeflow train: error: no space left on the device for checkpoint {target}: the save needs ")
+    assert "(step-00000001.pt newest) and last.pt are unchanged" in err and "run the same command again" in err
+    needed = float(err.split("the save needs ")[1].split()[0])
+    assert needed > 100  # KB: the tiny model with its optimizer state
+    assert not [p.name for p in ckpts.iterdir() if p.name.endswith(".tmp")]  # no half-written leftovers
+    assert [s for s, _ in list_checkpoints(ckpts)] == [1]
+    assert read_checkpoint(ckpts / "last.pt")["progress"]["global_step"] == 1
+    assert read_checkpoint(ckpts / "step-00000001.pt")["progress"]["global_step"] == 1
+    # space freed: the same command resumes from step 1 and finishes
+    assert main(["train", str(config)]) == 0
+    assert read_checkpoint(ckpts / "last.pt")["progress"]["global_step"] == 3
