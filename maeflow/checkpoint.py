@@ -7,6 +7,7 @@ layouts (official MAE, Hugging Face, VideoMAE, ...) are handled by registered
 
     class MyFormat:
         description = "what files look like"
+        modalities = ("image",)      # optional: the models' ``modality`` it serves (default: all)
         def detect(self, state_dict, model) -> bool: ...
         def to_maeflow(self, state_dict, model) -> dict: ...     # names of model.state_dict()
         def from_maeflow(self, state_dict, model) -> dict: ...   # optional: export
@@ -126,6 +127,8 @@ def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
         return FORMAT_TAG
     formats = registry("checkpoint_format")
     for entry in formats.entries():
+        if not serves(entry.obj, model):
+            continue
         try:
             if entry.obj.detect(sd, model):
                 return entry.name
@@ -133,10 +136,32 @@ def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
             continue
     if _native_match(sd, model):
         return FORMAT_TAG
-    raise ValueError(
-        "could not recognize the checkpoint layout for this model; known formats: "
-        + ", ".join([FORMAT_TAG, *formats.names()])
-    )
+    kind = f" ({model.modality})" if isinstance(getattr(model, "modality", None), str) else ""
+    raise ValueError(f"could not recognize the checkpoint layout for this model{kind}; known formats: "
+                     + ", ".join(formats_for(model)))  # fmt: skip
+
+
+def serves(fmt: Any, model: torch.nn.Module) -> bool:
+    """Whether a ``checkpoint_format`` is for this model: its ``modalities`` hold the model's
+    ``modality`` (a format without ``modalities``, or a model without ``modality``: yes)."""
+    modalities = getattr(fmt, "modalities", None)
+    modality = getattr(model, "modality", None)
+    return modalities is None or modality is None or modality in modalities
+
+
+def formats_for(model: torch.nn.Module, export: bool = False) -> list[str]:
+    """Names of the formats this model's weights can be read from (``export``: written to), maeflow's first."""
+    names = [e.name for e in registry("checkpoint_format").entries()
+             if serves(e.obj, model) and (not export or hasattr(e.obj, "from_maeflow"))]  # fmt: skip
+    return [FORMAT_TAG, *names]
+
+
+def _check_serves(name: str, fmt: Any, model: torch.nn.Module, export: bool) -> None:
+    if serves(fmt, model):
+        return
+    what = f"{getattr(model, 'model_name', None) or type(model).__name__} is a {model.modality} model"
+    raise ValueError(f"checkpoint format {name!r} is for {'/'.join(fmt.modalities)} models, and {what}; "
+                     f"formats for {model.modality} models: {', '.join(formats_for(model, export))}")  # fmt: skip
 
 
 def load_checkpoint(
@@ -157,6 +182,7 @@ def load_checkpoint(
         format = detect_format(sd, model)
     if format != FORMAT_TAG:
         fmt = registry("checkpoint_format").get(format)
+        _check_serves(format, fmt, model, export=False)
         sd = fmt.to_maeflow(sd, model)
     own = model.state_dict()
     bad = [
@@ -218,14 +244,14 @@ def model_from_checkpoint(source: str | os.PathLike | dict[str, Any], **override
 
 def export_state_dict(model: torch.nn.Module, format: str) -> dict[str, torch.Tensor]:
     """The model's weights in a registered foreign layout (``format``), e.g. ``"mae"``, ``"hf"``,
-    ``"timm"``."""
+    ``"timm"`` for image models; a format for another modality is refused (``ValueError``
+    listing the ones for this model)."""
     if format == FORMAT_TAG:
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    formats = registry("checkpoint_format")
-    fmt = formats.get(format)
+    fmt = registry("checkpoint_format").get(format)
+    _check_serves(format, fmt, model, export=True)
     if not hasattr(fmt, "from_maeflow"):
-        exportable = [e.name for e in formats.entries() if hasattr(e.obj, "from_maeflow")]
-        raise ValueError(unknown_name_message("export format", format, [FORMAT_TAG, *exportable]))
+        raise ValueError(unknown_name_message("export format", format, formats_for(model, export=True)))
     return fmt.from_maeflow({k: v.detach().cpu() for k, v in model.state_dict().items()}, model)
 
 

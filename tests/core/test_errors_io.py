@@ -86,3 +86,31 @@ def test_pickled_object_is_refused_in_one_line(tmp_path):
         read_file(path)
     text = str(info.value)
     assert "it holds a Python object (print)" in text and "weights_only" not in text and "\n" not in text
+
+
+@pytest.mark.parametrize("preset, own", [("videomae_vit_test", "videomae"), ("pointmae_test", "pointmae"),
+                                         ("audiomae_vit_test", "audiomae")])  # fmt: skip
+@pytest.mark.parametrize("to", ["timm", "hf", "mae"])
+def test_convert_refuses_another_modalitys_format(tmp_path, capsys, preset, own, to):
+    model = maeflow.create_model(preset)
+    src = maeflow.save_model(model, tmp_path / "src.pt")
+    out = tmp_path / "out.pt"
+    assert main(["convert", str(src), "--to", to, "-o", str(out)]) == 2
+    err = _one_error_line(capsys, "convert")
+    assert f"checkpoint format {to!r} is for image models, and {preset} is a {model.modality} model" in err
+    assert err.endswith(f"formats for {model.modality} models: maeflow, {own}")
+    assert not out.exists()
+    assert main(["convert", str(src), "--to", own, "-o", str(out)]) == 0  # its own format still works
+
+
+def test_format_without_modalities_serves_every_model():
+    from maeflow.checkpoint import formats_for, serves
+
+    class AnyModel:
+        description = "a third-party format that names no modality"
+
+    video = maeflow.create_model("videomae_vit_test")
+    assert serves(AnyModel(), video)
+    assert formats_for(video) == ["maeflow", "videomae"] and "timm" in formats_for(maeflow.create_model("mae_vit_test"))
+    with pytest.raises(ValueError, match="formats for video models: maeflow, videomae"):
+        maeflow.load_checkpoint(video, {"w": torch.zeros(1)}, format="mae")
