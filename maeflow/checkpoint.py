@@ -183,7 +183,7 @@ def load_checkpoint(
     if format != FORMAT_TAG:
         fmt = registry("checkpoint_format").get(format)
         _check_serves(format, fmt, model, export=False)
-        sd = fmt.to_maeflow(sd, model)
+        sd = _convert(fmt.to_maeflow, sd, model, f"read the {format!r} layout")
     own = model.state_dict()
     bad = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
@@ -191,7 +191,8 @@ def load_checkpoint(
         if k in own and own[k].shape != v.shape
     ]
     if bad:
-        raise ValueError("checkpoint does not fit the model:\n  " + "\n  ".join(bad))
+        raise ValueError(f"checkpoint does not fit the model ({len(bad)} tensors of other shapes): "
+                         + "; ".join(bad[:4]) + (f"; ... ({len(bad) - 4} more)" if len(bad) > 4 else ""))  # fmt: skip
     result = model.load_state_dict(sd, strict=False)
     out = LoadResult(format, list(result.missing_keys), list(result.unexpected_keys))
     if out.missing:
@@ -252,7 +253,19 @@ def export_state_dict(model: torch.nn.Module, format: str) -> dict[str, torch.Te
     _check_serves(format, fmt, model, export=True)
     if not hasattr(fmt, "from_maeflow"):
         raise ValueError(unknown_name_message("export format", format, formats_for(model, export=True)))
-    return fmt.from_maeflow({k: v.detach().cpu() for k, v in model.state_dict().items()}, model)
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return _convert(fmt.from_maeflow, sd, model, f"write the {format!r} layout")
+
+
+def _convert(fn, sd: dict[str, torch.Tensor], model: torch.nn.Module, what: str) -> dict[str, torch.Tensor]:
+    """A format's conversion; its failures (a KeyError for a name it has no rule for, ...) as
+    one-line ``ValueError`` errors."""
+    try:
+        return fn(sd, model)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"cannot {what} for this model ({_one_line(exc)})") from exc
 
 
 def write_state_dict(sd: dict[str, torch.Tensor], path: str | os.PathLike, wrap: str | None = None) -> Path:

@@ -114,3 +114,24 @@ def test_format_without_modalities_serves_every_model():
     assert formats_for(video) == ["maeflow", "videomae"] and "timm" in formats_for(maeflow.create_model("mae_vit_test"))
     with pytest.raises(ValueError, match="formats for video models: maeflow, videomae"):
         maeflow.load_checkpoint(video, {"w": torch.zeros(1)}, format="mae")
+
+
+def test_checkpoint_of_other_shapes_is_one_line(saved, tmp_path, capsys):
+    args = ["convert", str(saved[0]), "--model", "mae_vit_test", "--set", "decoder_embed_dim=24", "--to", "mae",
+            "-o", str(tmp_path / "out.pt")]  # fmt: skip
+    assert main(args) == 2
+    err = _one_error_line(capsys, "convert")
+    assert "checkpoint does not fit the model (" in err and "tensors of other shapes): decoder." in err
+
+
+def test_a_formats_conversion_failure_is_one_line(monkeypatch):
+    from maeflow.checkpoint import export_state_dict
+
+    fmt = maeflow.registry("checkpoint_format").get("hf")
+
+    def broken(sd, model):
+        raise KeyError("no Hugging Face name for encoder.extra")
+
+    monkeypatch.setattr(fmt, "from_maeflow", broken)
+    with pytest.raises(ValueError, match=r"^cannot write the 'hf' layout for this model \(KeyError: 'no Hugging"):
+        export_state_dict(maeflow.create_model("mae_vit_test"), "hf")
