@@ -7,6 +7,7 @@ layouts (official MAE, Hugging Face, VideoMAE, ...) are handled by registered
 
     class MyFormat:
         description = "what files look like"
+        modalities = ("image",)      # optional: the models' ``modality`` it serves (default: all)
         def detect(self, state_dict, model) -> bool: ...
         def to_maeflow(self, state_dict, model) -> dict: ...     # names of model.state_dict()
         def from_maeflow(self, state_dict, model) -> dict: ...   # optional: export
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,18 +46,52 @@ class LoadResult:
 
 
 def read_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint file (torch or safetensors) without unpickling arbitrary objects."""
+    """Read a checkpoint file (torch or safetensors) without unpickling arbitrary objects.
+
+    Every unreadable file is a one-line ``ValueError`` saying why (empty, truncated, not a
+    checkpoint at all, or holding Python objects that are not unpickled)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise ValueError(f"cannot read checkpoint {path}: file is empty (0 bytes)")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # SafetensorError, and OSError/ValueError for odd headers
+            raise ValueError(f"cannot read checkpoint {path}: not a safetensors file, or a truncated or "
+                             f"damaged one ({_one_line(exc)})") from None  # fmt: skip
+    return torch_load(path)
+
+
+def torch_load(path: Path) -> Any:
+    """``torch.load(weights_only=True)`` with its failures as one-line ``ValueError`` errors (no
+    advice to retry with ``weights_only=False``, which would run whatever the file holds)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from exc
+        raise ValueError(f"cannot read checkpoint {path}: {_torch_load_reason(exc)}") from None
+
+
+def _torch_load_reason(exc: BaseException) -> str:
+    text = str(exc)
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (f"it holds a Python object ({found.group(1)}) and maeflow reads only tensors and plain data; "
+                "not a PyTorch/maeflow checkpoint, or one saved with objects inside")  # fmt: skip
+    found = re.search(r"PytorchStreamReader failed reading zip archive: ([^.]+)", text)
+    if found:
+        return f"truncated or damaged file ({found.group(1)})"
+    found = re.search(r"WeightsUnpickler error:\s*(.+)", text)
+    reason = found.group(1) if found else _one_line(exc)
+    return f"not a PyTorch/maeflow checkpoint ({reason.strip()})"
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 def unwrap(obj: Any) -> dict[str, torch.Tensor]:
@@ -91,6 +127,8 @@ def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
         return FORMAT_TAG
     formats = registry("checkpoint_format")
     for entry in formats.entries():
+        if not serves(entry.obj, model):
+            continue
         try:
             if entry.obj.detect(sd, model):
                 return entry.name
@@ -98,10 +136,32 @@ def detect_format(sd: dict[str, torch.Tensor], model: torch.nn.Module) -> str:
             continue
     if _native_match(sd, model):
         return FORMAT_TAG
-    raise ValueError(
-        "could not recognize the checkpoint layout for this model; known formats: "
-        + ", ".join([FORMAT_TAG, *formats.names()])
-    )
+    kind = f" ({model.modality})" if isinstance(getattr(model, "modality", None), str) else ""
+    raise ValueError(f"could not recognize the checkpoint layout for this model{kind}; known formats: "
+                     + ", ".join(formats_for(model)))  # fmt: skip
+
+
+def serves(fmt: Any, model: torch.nn.Module) -> bool:
+    """Whether a ``checkpoint_format`` is for this model: its ``modalities`` hold the model's
+    ``modality`` (a format without ``modalities``, or a model without ``modality``: yes)."""
+    modalities = getattr(fmt, "modalities", None)
+    modality = getattr(model, "modality", None)
+    return modalities is None or modality is None or modality in modalities
+
+
+def formats_for(model: torch.nn.Module, export: bool = False) -> list[str]:
+    """Names of the formats this model's weights can be read from (``export``: written to), maeflow's first."""
+    names = [e.name for e in registry("checkpoint_format").entries()
+             if serves(e.obj, model) and (not export or hasattr(e.obj, "from_maeflow"))]  # fmt: skip
+    return [FORMAT_TAG, *names]
+
+
+def _check_serves(name: str, fmt: Any, model: torch.nn.Module, export: bool) -> None:
+    if serves(fmt, model):
+        return
+    what = f"{getattr(model, 'model_name', None) or type(model).__name__} is a {model.modality} model"
+    raise ValueError(f"checkpoint format {name!r} is for {'/'.join(fmt.modalities)} models, and {what}; "
+                     f"formats for {model.modality} models: {', '.join(formats_for(model, export))}")  # fmt: skip
 
 
 def load_checkpoint(
@@ -122,7 +182,8 @@ def load_checkpoint(
         format = detect_format(sd, model)
     if format != FORMAT_TAG:
         fmt = registry("checkpoint_format").get(format)
-        sd = fmt.to_maeflow(sd, model)
+        _check_serves(format, fmt, model, export=False)
+        sd = _convert(fmt.to_maeflow, sd, model, f"read the {format!r} layout")
     own = model.state_dict()
     bad = [
         f"{k}: checkpoint {tuple(v.shape)} vs model {tuple(own[k].shape)}"
@@ -130,7 +191,8 @@ def load_checkpoint(
         if k in own and own[k].shape != v.shape
     ]
     if bad:
-        raise ValueError("checkpoint does not fit the model:\n  " + "\n  ".join(bad))
+        raise ValueError(f"checkpoint does not fit the model ({len(bad)} tensors of other shapes): "
+                         + "; ".join(bad[:4]) + (f"; ... ({len(bad) - 4} more)" if len(bad) > 4 else ""))  # fmt: skip
     result = model.load_state_dict(sd, strict=False)
     out = LoadResult(format, list(result.missing_keys), list(result.unexpected_keys))
     if out.missing:
@@ -183,15 +245,27 @@ def model_from_checkpoint(source: str | os.PathLike | dict[str, Any], **override
 
 def export_state_dict(model: torch.nn.Module, format: str) -> dict[str, torch.Tensor]:
     """The model's weights in a registered foreign layout (``format``), e.g. ``"mae"``, ``"hf"``,
-    ``"timm"``."""
+    ``"timm"`` for image models; a format for another modality is refused (``ValueError``
+    listing the ones for this model)."""
     if format == FORMAT_TAG:
         return {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    formats = registry("checkpoint_format")
-    fmt = formats.get(format)
+    fmt = registry("checkpoint_format").get(format)
+    _check_serves(format, fmt, model, export=True)
     if not hasattr(fmt, "from_maeflow"):
-        exportable = [e.name for e in formats.entries() if hasattr(e.obj, "from_maeflow")]
-        raise ValueError(unknown_name_message("export format", format, [FORMAT_TAG, *exportable]))
-    return fmt.from_maeflow({k: v.detach().cpu() for k, v in model.state_dict().items()}, model)
+        raise ValueError(unknown_name_message("export format", format, formats_for(model, export=True)))
+    sd = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return _convert(fmt.from_maeflow, sd, model, f"write the {format!r} layout")
+
+
+def _convert(fn, sd: dict[str, torch.Tensor], model: torch.nn.Module, what: str) -> dict[str, torch.Tensor]:
+    """A format's conversion; its failures (a KeyError for a name it has no rule for, ...) as
+    one-line ``ValueError`` errors."""
+    try:
+        return fn(sd, model)
+    except ValueError:
+        raise
+    except Exception as exc:
+        raise ValueError(f"cannot {what} for this model ({_one_line(exc)})") from exc
 
 
 def write_state_dict(sd: dict[str, torch.Tensor], path: str | os.PathLike, wrap: str | None = None) -> Path:

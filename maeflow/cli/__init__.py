@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import sys
@@ -51,6 +52,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.verbose:
             raise
         print(f"maeflow {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk (or quota) anywhere: one line; other OS errors keep their traceback
+        if args.verbose or exc.errno not in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise
+        from maeflow.runtime.state import DiskFullError  # its message says what the save needed
+
+        where = f" writing {exc.filename}" if exc.filename else ""
+        what = str(exc) if isinstance(exc, DiskFullError) else f"no space left on the device{where}; free some space"
+        print(f"maeflow {args.command}: error: {what}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"maeflow {args.command}: interrupted", file=sys.stderr)

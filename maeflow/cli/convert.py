@@ -11,7 +11,9 @@ from pathlib import Path
 
 def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="a maeflow checkpoint, or a foreign one together with --model")
-    parser.add_argument("--to", required=True, help="target layout: maeflow, mae, hf, timm (or a plugin's format)")
+    parser.add_argument("--to", required=True,
+                        help="target layout: maeflow, or a format of the model's modality: mae, hf, timm (image), "
+                        "videomae, audiomae, pointmae, or a plugin's; others are refused")  # fmt: skip
     parser.add_argument("-o", "--output", required=True, help="output file; .safetensors or torch (.pt/.pth)")
     parser.add_argument("--model", help="preset name, for checkpoints that do not name their model")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model overrides (with --model)")

@@ -7,12 +7,16 @@ reads it, and so do :func:`maeflow.load_checkpoint` / :func:`maeflow.model_from_
      "optimizer", "scheduler", "scaler", "rng": [per-rank states], "progress": {...},
      "config": resolved config as plain data, "version": 1}
 
-Files are ``<dir>/step-00001234.pt``, written atomically; ``last.pt`` is a hard link to the
-newest one (a copy where links are not possible).
+Files are ``<dir>/step-00001234.pt``, written atomically (a temp file in the same folder, then
+``os.replace``); ``last.pt`` is a hard link to the newest one (a copy where links are not
+possible). A save that fails — a full disk is :class:`DiskFullError`, saying how much space it
+needed — leaves the earlier files and ``last.pt`` as they were.
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import logging
 import os
 import random
@@ -24,12 +28,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from maeflow.utils.io import atomic_torch_save
+from maeflow.utils.io import atomic_write
 
 log = logging.getLogger(__name__)
 
 VERSION = 1
 _STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
+NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})  # disk full, quota exceeded
+
+
+class DiskFullError(OSError):
+    """No space left for a checkpoint; the message says how much the save needed and that the
+    earlier checkpoints are untouched. ``errno`` is ``ENOSPC`` (or ``EDQUOT``)."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 def rng_state() -> dict[str, Any]:
@@ -95,8 +108,22 @@ def save_checkpoint(state: dict[str, Any], directory: str | os.PathLike, step: i
         raise ValueError(f"refusing to write a checkpoint with non-finite weights ({len(bad)} tensors, "
                          f"e.g. {bad[0]}); the previous checkpoint is kept")  # fmt: skip
     directory = Path(directory)
-    path = atomic_torch_save(state, step_path(directory, step))
-    _link_last(path)
+    path, data = step_path(directory, step), None
+    try:
+        buf = io.BytesIO()
+        torch.save(state, buf)
+        data = buf.getvalue()
+        atomic_write(path, data)  # a failed write leaves no temp file and no step file
+        try:
+            _link_last(path)
+        except OSError:
+            path.unlink(missing_ok=True)  # last.pt stays the newest complete checkpoint
+            raise
+    except OSError as exc:
+        if exc.errno not in NO_SPACE:
+            raise
+        needed = len(data) if data is not None else _tensor_bytes(state)
+        raise DiskFullError(exc.errno, _disk_full_message(path, needed)) from None
     for _, old in list_checkpoints(directory)[:-keep_last]:
         old.unlink(missing_ok=True)
     return path
@@ -107,21 +134,53 @@ def _link_last(path: Path) -> None:
     tmp = path.parent / f".last.pt.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
     try:
-        os.link(path, tmp)
-    except OSError:  # filesystems without hard links
-        shutil.copyfile(path, tmp)
-    os.replace(tmp, last)
+        try:
+            os.link(path, tmp)
+        except OSError:  # filesystems without hard links
+            shutil.copyfile(path, tmp)
+        os.replace(tmp, last)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _tensor_bytes(obj: Any) -> int:
+    """Bytes of the tensors in ``obj`` (nested dicts/lists): about what ``torch.save`` writes."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def _disk_full_message(path: Path, needed: int) -> str:
+    try:
+        free = f", {_size(shutil.disk_usage(path.parent).free)} free"
+    except OSError:
+        free = ""
+    older = list_checkpoints(path.parent)
+    kept = (f"the earlier checkpoints ({older[-1][1].name} newest) and last.pt are unchanged. Free some space "
+            "and run the same command again to resume from it" if older
+            else "nothing was written. Free some space and run the command again")  # fmt: skip
+    return f"no space left on the device for checkpoint {path}: the save needs {_size(needed)}{free}; {kept}"
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a trainer checkpoint with ``weights_only=True``; ValueError if unreadable."""
+    from maeflow.checkpoint import read_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ValueError(f"cannot read checkpoint {path}: {exc}") from None
+    state = read_file(path)  # FileNotFoundError, or one-line ValueError saying why it is unreadable
     if not isinstance(state, dict) or "model" not in state:
         raise ValueError(f"{path} is not a maeflow trainer checkpoint (no 'model' entry)")
     return state

@@ -1,4 +1,8 @@
-"""Metrics output of a run: JSON lines (always) and TensorBoard (when installed)."""
+"""Metrics output of a run: JSON lines (always) and TensorBoard (when installed).
+
+Every line of ``metrics.jsonl`` is strict JSON: a non-finite number (a NaN loss) is written as
+``null`` with a flag beside it, ``"loss": null, "loss_nonfinite": "nan"`` (or ``"inf"``,
+``"-inf"``), so that any JSON reader takes the file."""
 
 from __future__ import annotations
 
@@ -36,15 +40,15 @@ class MetricsLogger:
     def write(self, record: dict[str, Any], step: int | None = None) -> None:
         if not self.enabled:
             return
-        record = {"time": round(time.time(), 3), **record}
-        self._file.write(json.dumps(record, default=_jsonable) + "\n")
+        record = strict_record({"time": round(time.time(), 3), **record})
+        self._file.write(json.dumps(record, default=_jsonable, allow_nan=False) + "\n")
         self._file.flush()
         if self._tb is not None and step is not None:
             kind = record.get("type", "train")
             for key, value in record.items():
                 if key in ("time", "type", "step") or isinstance(value, bool):
                     continue
-                if isinstance(value, (int, float)) and math.isfinite(value):
+                if isinstance(value, (int, float)) and math.isfinite(value):  # null (non-finite) is left out
                     self._tb.add_scalar(f"{kind}/{key}", value, step)
 
     def close(self) -> None:
@@ -54,6 +58,34 @@ class MetricsLogger:
         if self._tb is not None:
             self._tb.close()
             self._tb = None
+
+
+def strict_record(record: dict[str, Any]) -> dict[str, Any]:
+    """``record`` with each non-finite number (also inside nested dicts and lists) replaced by
+    ``None`` and flagged as ``<key>_nonfinite``: ``"nan"``, ``"inf"`` or ``"-inf"``."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        value = _plain(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            out[key] = None
+            out[f"{key}_nonfinite"] = "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        elif isinstance(value, dict):
+            out[key] = strict_record(value)
+        elif isinstance(value, (list, tuple)):
+            out[key] = [None if isinstance(v, float) and not math.isfinite(v) else v for v in map(_plain, value)]
+        else:
+            out[key] = value
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """Tensors and numpy scalars as Python numbers (one-element ones; others are left to ``_jsonable``)."""
+    if not isinstance(value, (bool, int, float, str, type(None), dict, list, tuple)) and hasattr(value, "item"):
+        try:
+            return value.item()
+        except (ValueError, RuntimeError):
+            return value
+    return value
 
 
 def _jsonable(obj: Any) -> Any:

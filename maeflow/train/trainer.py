@@ -227,7 +227,8 @@ class Trainer:
 
     def _check_finite(self, loss: float, epoch: int, lr: float) -> None:
         """Raise or count a skipped step for a non-finite loss (the step itself was not taken)."""
-        where = f"epoch {epoch}, step {self.global_step} (lr {lr:.3g})"
+        # the step being taken, 1-based: the number its metrics.jsonl record and callbacks carry
+        where = f"epoch {epoch}, step {self.global_step + 1} (lr {lr:.3g})"
         if self.train.nonfinite == "stop":
             raise NonFiniteLossError(
                 f"loss is {loss} at {where}; stopped without saving (the last checkpoint, if any, is in "

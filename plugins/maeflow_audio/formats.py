@@ -71,6 +71,7 @@ class AudioMAEFormat:
     """Audio-MAE's layout, for models of modality ``"audio"``."""
 
     description = "Audio-MAE layout (audio models): patch_embed.proj, blocks.N, decoder_blocks.N, ..."
+    modalities = ("audio",)
 
     def detect(self, sd, model) -> bool:
         return (

@@ -49,6 +49,7 @@ class OfficialMAEFormat:
     files load the encoder and report the decoder as missing."""
 
     description = "MAE reference layout: patch_embed.proj, blocks.N, decoder_blocks.N, ..."
+    modalities = ("image",)
 
     def detect(self, sd, model) -> bool:
         # Audio-MAE files share these names; they belong to the audio plugin's format
@@ -76,6 +77,7 @@ class TimmViTFormat:
     num_classes=0)`` loads the result strictly."""
 
     description = "timm ViT encoder: cls_token, pos_embed, patch_embed, blocks.N, norm"
+    modalities = ("image",)
 
     def detect(self, sd, model) -> bool:
         return False
@@ -124,6 +126,7 @@ class HuggingFaceViTMAEFormat:
     (``vit.layers.N.attention.q_proj``). Export writes the generation given by ``generation``."""
 
     description = "Hugging Face ViTMAEForPreTraining: vit.embeddings..., decoder.decoder_layers..."
+    modalities = ("image",)
 
     def __init__(self, generation: str = "new"):
         self.generation = generation

@@ -41,6 +41,7 @@ class PointMAEFormat:
     """Point-MAE ``base_model`` state dicts (pretraining, or the encoder of fine-tuning files)."""
 
     description = "Point-MAE: MAE_encoder.encoder.first_conv..., MAE_encoder.blocks.blocks.N, MAE_decoder, increase_dim"
+    modalities = ("pointcloud",)
 
     def detect(self, sd, model) -> bool:
         pretrain = "MAE_encoder.encoder.first_conv.0.weight" in sd

@@ -4,8 +4,8 @@ Point files: ``.npy`` (an (N, ≥3) array), ``.txt`` / ``.xyz`` (one point per l
 by spaces or commas, ``#`` comments; ModelNet's ``x,y,z,nx,ny,nz`` files work), ``.ply``
 (vertex x/y/z of ASCII, binary little- or big-endian files). Meshes: ``.off`` and ``.obj``
 (polygons are fan-triangulated; points are drawn on the surface with probability proportional
-to triangle area). Only xyz is kept. Every reader raises ``ValueError`` naming the file for a
-malformed file or NaN/inf coordinates.
+to triangle area). Only xyz is kept. Every reader raises a one-line ``ValueError`` naming the
+file for a malformed file (whatever the damage) or NaN/inf coordinates.
 """
 
 from __future__ import annotations
@@ -205,11 +205,15 @@ def read_points(path: str | os.PathLike, num_mesh_points: int = 8192, generator:
             raise ValueError(f"{path}: unsupported point-cloud file type {ext!r} (known: {', '.join(EXTENSIONS)})")
         return torch.from_numpy(np.ascontiguousarray(_finite(reader(path), path))).float()
     except ValueError as exc:
-        if str(path) in str(exc):
+        if str(path) in str(exc) and "\n" not in str(exc):
             raise
-        raise ValueError(f"{path}: {exc}") from exc
-    except (IndexError, EOFError, UnicodeDecodeError, OSError) as exc:
-        raise ValueError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from exc
+        raise ValueError(f"{path}: {_one_line(exc)}") from exc
+    except Exception as exc:  # whatever a damaged file makes a parser raise (IndexError, numpy's TokenError, ...)
+        raise ValueError(f"{path}: cannot read ({type(exc).__name__}: {_one_line(exc)})") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300] or type(exc).__name__
 
 
 # ---------------------------------------------------------------- writing (tests, conversions)

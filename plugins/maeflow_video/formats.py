@@ -60,6 +60,7 @@ class VideoMAEFormat:
     """VideoMAE pretraining checkpoints (encoder + decoder, or encoder only)."""
 
     description = "VideoMAE: encoder.patch_embed.proj (Conv3d), encoder.blocks.N (q_bias/v_bias), decoder.*"
+    modalities = ("video",)
 
     def detect(self, sd, model) -> bool:
         w = sd.get("encoder.patch_embed.proj.weight")
