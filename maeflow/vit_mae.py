@@ -178,13 +178,15 @@ def _mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> tuple[in
     L = int(tokenizer.num_tokens)
     layout = getattr(tokenizer, "layout", None) or getattr(tokenizer, "grid", None)
     gen = torch.Generator().manual_seed(0)
-    tokens = Tokens(embeddings=torch.zeros(1, L, 1), positions=torch.rand(1, L, 3, generator=gen),
-                    targets=torch.zeros(1, L, 1), layout=tuple(layout) if layout is not None else None)  # fmt: skip
+    cpu = torch.device("cpu")  # explicit: models may be built under a meta-device context (the bench)
+    tokens = Tokens(embeddings=torch.zeros(1, L, 1, device=cpu),
+                    positions=torch.rand(1, L, 3, generator=gen, device=cpu),
+                    targets=torch.zeros(1, L, 1, device=cpu),
+                    layout=tuple(layout) if layout is not None else None)  # fmt: skip
     try:
-        info = masker(tokens, ratio, generator=gen)
+        masked = int(masker(tokens, ratio, generator=gen).mask[0].sum())
     except (ValueError, TypeError, RuntimeError):
         return None
-    masked = int(info.mask[0].sum())
     return L - masked, masked
 
 
