@@ -177,9 +177,11 @@ def _mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> tuple[in
     generator: the global RNG is not touched); None when the masker cannot run on stand-ins."""
     L = int(tokenizer.num_tokens)
     layout = getattr(tokenizer, "layout", None) or getattr(tokenizer, "grid", None)
-    gen = torch.Generator().manual_seed(0)
-    tokens = Tokens(embeddings=torch.zeros(1, L, 1), positions=torch.rand(1, L, 3, generator=gen),
-                    targets=torch.zeros(1, L, 1), layout=tuple(layout) if layout is not None else None)  # fmt: skip
+    cpu = torch.device("cpu")  # explicit: models may be built under a meta default device (bench)
+    gen = torch.Generator(cpu).manual_seed(0)
+    zeros = torch.zeros(1, L, 1, device=cpu)
+    positions = torch.rand(1, L, 3, generator=gen, device=cpu)
+    tokens = Tokens(zeros, positions, zeros, layout=tuple(layout) if layout is not None else None)
     try:
         info = masker(tokens, ratio, generator=gen)
     except (ValueError, TypeError, RuntimeError):
