@@ -177,16 +177,16 @@ def _mask_counts(tokenizer: nn.Module, masker: Masker, ratio: float) -> tuple[in
     generator: the global RNG is not touched); None when the masker cannot run on stand-ins."""
     L = int(tokenizer.num_tokens)
     layout = getattr(tokenizer, "layout", None) or getattr(tokenizer, "grid", None)
-    cpu = torch.device("cpu")  # explicit: models may be built under a meta default device (bench)
-    gen = torch.Generator(cpu).manual_seed(0)
-    zeros = torch.zeros(1, L, 1, device=cpu)
-    positions = torch.rand(1, L, 3, generator=gen, device=cpu)
-    tokens = Tokens(zeros, positions, zeros, layout=tuple(layout) if layout is not None else None)
+    gen = torch.Generator().manual_seed(0)
+    cpu = torch.device("cpu")  # explicit: models may be built under a meta-device context (the bench)
+    tokens = Tokens(embeddings=torch.zeros(1, L, 1, device=cpu),
+                    positions=torch.rand(1, L, 3, generator=gen, device=cpu),
+                    targets=torch.zeros(1, L, 1, device=cpu),
+                    layout=tuple(layout) if layout is not None else None)  # fmt: skip
     try:
-        info = masker(tokens, ratio, generator=gen)
+        masked = int(masker(tokens, ratio, generator=gen).mask[0].sum())
     except (ValueError, TypeError, RuntimeError):
         return None
-    masked = int(info.mask[0].sum())
     return L - masked, masked
 
 
