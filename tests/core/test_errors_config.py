@@ -44,6 +44,15 @@ def test_mask_ratio_that_masks_nothing_is_rejected_for_every_modality(name):
     assert out.mask.any(dim=1).all() and (~out.mask).any(dim=1).all() and out.loss.item() > 0
 
 
+def test_mask_check_runs_under_a_meta_default_device():
+    import torch
+
+    with torch.device("meta"):  # as maeflow bench counts parameters
+        assert maeflow.create_model("videomae_vit_test").mask_ratio == 0.9
+        with pytest.raises(ValueError, match="0 masked"):
+            maeflow.create_model("mae_vit_test", mask_ratio=0.0)
+
+
 def test_mask_ratio_uses_the_maskers_rounding():
     # 16 point groups at 0.05: "mask" rounding (Point-MAE) masks int(0.8) = 0 groups, "keep" masks one
     with pytest.raises(ValueError, match="leaves 16 of 16 tokens visible"):
