@@ -9,6 +9,7 @@ searches longer).
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import warnings
@@ -155,6 +156,7 @@ def test_damaged_image_files_are_skipped_or_one_line(suffix, data):
     _folder_case(_image_folder, good, data.draw(damaged(good)), suffix, (3, 8, 8))
 
 
+@functools.lru_cache(maxsize=1)
 def _video() -> bytes:
     av = pytest.importorskip("av")
     rng = np.random.default_rng(2)
@@ -189,6 +191,7 @@ def test_damaged_video_files_are_skipped_or_one_line(data):
 _AUDIO_SIZE = (16, 8)  # frames, mel bins
 
 
+@functools.lru_cache(maxsize=2)
 def _audio(fmt: str) -> bytes:
     import soundfile as sf
 
