@@ -25,6 +25,7 @@ normalization) and a warning is logged. A silent (all-zero) clip gives the filte
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,12 +92,24 @@ def to_mono(waveform: torch.Tensor) -> torch.Tensor:
     raise ValueError(f"expected a waveform shaped (samples,) or (channels, samples), got {tuple(waveform.shape)}")
 
 
+MAX_RESAMPLE_FILTER = 10_000_000  # phases × taps of the resampling filter (44100 → 16000: 70,560)
+
+
 def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     """``waveform`` (..., samples) from ``orig_rate`` to ``new_rate`` (logged once per pair)."""
     if orig_rate <= 0:
         raise ValueError(f"sample rate must be positive, got {orig_rate}")
     if orig_rate == new_rate:
         return waveform
+    # torchaudio's polyphase filter has (new/g) phases of about (orig/g) taps, g = gcd: cheap for
+    # real rates (44100 → 16000: 160 × 441) but gigabytes for a damaged header's 16001 Hz
+    g = math.gcd(int(orig_rate), int(new_rate))
+    if (orig_rate // g) * (new_rate // g) > MAX_RESAMPLE_FILTER:
+        raise ValueError(
+            f"unusual sample rate {orig_rate} Hz: resampling it to {new_rate} Hz needs a "
+            f"{new_rate // g}×{orig_rate // g} polyphase filter; resample the file first "
+            f"(e.g. sox in.wav -r {new_rate} out.wav) or check its header"
+        )
     if (orig_rate, new_rate) not in _logged_rates:
         _logged_rates.add((orig_rate, new_rate))
         log.info("resampling audio from %d Hz to the model's %d Hz", orig_rate, new_rate)

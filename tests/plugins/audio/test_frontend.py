@@ -101,3 +101,11 @@ def test_bad_settings_raise():
         AudioFrontend(target_frames=0)
     with pytest.raises(ValueError, match="waveform"):
         AudioFrontend().spectrogram(torch.zeros(2, 2, 10))
+
+
+def test_a_damaged_sample_rate_is_refused_in_one_line_not_resampled_for_minutes():
+    from maeflow_audio.frontend import resample
+
+    with pytest.raises(ValueError, match=r"unusual sample rate 16001 Hz: .*sox in.wav -r 16000"):
+        resample(torch.zeros(1600), 16001, 16000)  # a damaged header: a 16000×16001 filter
+    assert resample(torch.zeros(4410), 44100, 16000).shape[-1] == 1600  # real rates still resample
