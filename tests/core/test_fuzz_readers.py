@@ -208,9 +208,10 @@ def _audio_folder(root, strict):
     return audio_folder("test", root=root, input_size=_AUDIO_SIZE, labels=False, strict=strict)
 
 
-# Header bytes are not flipped: a sample rate damaged to e.g. 16001 Hz is a valid header, and
-# resampling from it builds a kernel of gigabytes (torchaudio's exact rational resampler) — a
-# cost, not a traceback, left to the audio plugin (truncation and random bytes still hit headers).
+# Header bytes are not flipped: a damaged sample rate is still a valid header. Rates whose exact
+# rational resampling filter would take gigabytes (16001 Hz) are refused in one line by the audio
+# front end (tests/plugins/audio/test_frontend.py), but a tiny rate (1 Hz) upsamples a file
+# 16000-fold — slow, not a traceback (truncation and random bytes still hit the headers).
 _AUDIO_HEADER = {"wav": 44, "flac": 42}
 
 
