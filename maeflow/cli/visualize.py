@@ -20,7 +20,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--model", help="preset name, for checkpoints that do not name their model")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="model overrides")
     parser.add_argument("--dataset", help="registered dataset to draw samples from (default: random inputs)")
-    parser.add_argument("--data-set", nargs="*", default=[], metavar="KEY=VALUE", help="dataset options")
+    parser.add_argument("--data-set", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="dataset options (split=NAME picks the split, default test)")
     parser.add_argument("-n", "--num-samples", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -57,7 +58,9 @@ def run(args) -> int:
         from maeflow.data import build_dataset
 
         # options the dataset shares with the model (img_size, in_chans, ...) default to the model's
-        ds = build_dataset(args.dataset, "test", model=model, **parse_overrides(args.data_set))
+        data_options = parse_overrides(args.data_set)
+        split = str(data_options.pop("split", "test"))  # --data-set split=train shows training items
+        ds = build_dataset(args.dataset, split, model=model, **data_options)
         inputs = torch.stack([ds[i][0] for i in range(min(args.num_samples, len(ds)))])
         options = dict(getattr(ds, "display_options", {}) or {})
     options["denormalize"] = args.denormalize

@@ -85,6 +85,11 @@ def test_visualize_cli_draws_dataset_samples_sized_for_the_model(tmp_path):
     out = tmp_path / "d.png"
     assert main(["visualize", str(tmp_path / "m.pt"), "-o", str(out), "-n", "2", "--dataset", "digits"]) == 0
     assert out.exists()
+    # split=NAME among the dataset options picks the split (it used to collide with the default)
+    train = tmp_path / "train.png"
+    args = ["visualize", str(tmp_path / "m.pt"), "-o", str(train), "-n", "2", "--dataset", "digits"]
+    assert main([*args, "--data-set", "split=train"]) == 0
+    assert train.exists()
 
 
 def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path):
