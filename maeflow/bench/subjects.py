@@ -15,7 +15,7 @@ from torch import nn
 
 import maeflow
 from maeflow._errors import unknown_name_message
-from maeflow.eval.baseline import baseline_pred_fn, trivial_baselines
+from maeflow.eval.baseline import baseline_losses
 from maeflow.nn.blocks import set_attention_backend
 
 
@@ -63,7 +63,7 @@ class MaeflowSubject:
     """A registered maeflow preset, ``create_model(preset, **args)``.
 
     Its trivial baselines are the losses of constant predictions on the same batch and mask
-    (:func:`trivial_baselines`), and ``baseline_pred(target, mask) -> pred`` when the model or
+    (:func:`maeflow.eval.baseline.trivial_baselines`), and ``baseline_pred(target, mask) -> pred`` when the model or
     its loss declares a modality-specific one.
     """
 
@@ -97,18 +97,11 @@ class MaeflowSubject:
     def visible_tokens(self, aux: Any) -> int:
         return int(aux.mask_info.num_visible)
 
-    def baseline_pred_fn(self):
-        return baseline_pred_fn(self.model)
-
     @torch.no_grad()
     def baselines(self, aux: Any) -> dict[str, torch.Tensor]:
-        """Losses of constant predictions on this batch and mask (see :func:`trivial_baselines`),
+        """Losses of constant predictions on this batch and mask (see :func:`maeflow.eval.baseline.trivial_baselines`),
         plus the model's own ``baseline_pred(target, mask)`` when it (or its loss) has one."""
-        out = trivial_baselines(self.model.loss_fn, aux.pred, aux.target, aux.mask)
-        fn = self.baseline_pred_fn()
-        if fn is not None:
-            out["baseline_pred"] = self.model.loss_fn(fn(aux.target, aux.mask), aux.target, aux.mask)
-        return out
+        return baseline_losses(self.model, aux.pred, aux.target, aux.mask)
 
     def counting_backend(self):
         """Context for FLOP counting: attention through SDPA (the kernels the counter knows),

@@ -37,6 +37,17 @@ def baseline_pred_fn(model: nn.Module):
     return None
 
 
+def baseline_losses(model: nn.Module, pred: torch.Tensor, target: torch.Tensor,
+                    mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """:func:`trivial_baselines` through ``model.loss_fn``, plus the loss of the model's own
+    ``baseline_pred(target, mask)`` when it (or its loss) declares one."""
+    out = trivial_baselines(model.loss_fn, pred, target, mask)
+    fn = baseline_pred_fn(model)
+    if fn is not None:
+        out["baseline_pred"] = model.loss_fn(fn(target, mask), target, mask)
+    return out
+
+
 @torch.no_grad()
 def trivial_loss(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> dict[str, Any]:
     """Trivial baselines of ``model``'s loss on ``inputs``: the model's own tokenizer, a mask
@@ -59,10 +70,7 @@ def trivial_loss(model: nn.Module, inputs: torch.Tensor, seed: int = 0) -> dict[
         generator = torch.Generator(device=inputs.device).manual_seed(seed)
         mask = model.masker(tokens, model.mask_ratio, generator=generator).mask
         target = model.target_normalizer.normalize(tokens.targets)
-        out = trivial_baselines(model.loss_fn, target, target, mask)
-        fn = baseline_pred_fn(model)
-        if fn is not None:
-            out["baseline_pred"] = model.loss_fn(fn(target, mask), target, mask)
+        out = baseline_losses(model, target, target, mask)
     values = {k: float(v) for k, v in out.items()}
     values["best"] = min(values.values())
     return values

@@ -148,7 +148,7 @@ class HFViTMAESubject:
     def baselines(self, aux: Any) -> dict[str, torch.Tensor]:
         """Constant predictions against the targets HF's loss uses (patchified, optionally
         normalized), scored with the same masked MSE."""
-        from maeflow.bench.subjects import trivial_baselines
+        from maeflow.eval.baseline import trivial_baselines
 
         inputs, mask, pred = aux
         target = self.model.patchify(inputs).float()

@@ -6,18 +6,10 @@ import maeflow
 from maeflow.cli import main
 from maeflow.data import build_dataset
 
-TINY = """model: {name: mae_vit_test}
-data: {name: digits, batch_size: 16, num_workers: 0}
-train: {epochs: 1, max_steps: 1, log_every: 1, progress: false, tensorboard: false, reconstruction: false}
-run: {output_dir: OUT}
-"""
-
 
 @pytest.fixture
-def tiny_config(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.replace("OUT", str(tmp_path / "run")))
-    return path
+def tiny_config(write_tiny_config):
+    return write_tiny_config(max_steps=1, reconstruction=False)
 
 
 def one_line_error(capsys, argv) -> str:
@@ -121,10 +113,9 @@ def test_pointcloud_normalize_must_be_a_bool(tmp_path):
         build_dataset("pointcloud_folder", "train", root=str(tmp_path), normalize="bogus")
 
 
-def test_pointcloud_normalize_bogus_from_the_cli(tmp_path, capsys):
-    cfg = tmp_path / "pc.yaml"
-    cfg.write_text(TINY.replace("mae_vit_test", "pointmae_test").replace("digits", "pointcloud_folder")
-                   .replace("OUT", str(tmp_path / "run")))  # fmt: skip
+def test_pointcloud_normalize_bogus_from_the_cli(tmp_path, write_tiny_config, capsys):
+    cfg = write_tiny_config("pc.yaml", model="pointmae_test", data="pointcloud_folder", max_steps=1,
+                            reconstruction=False)  # fmt: skip
     err = one_line_error(capsys, ["train", str(cfg), f"data.options.root={tmp_path}", "data.options.normalize=bogus"])
     assert "got 'bogus'" in err
 

@@ -6,19 +6,10 @@ import pytest
 
 from maeflow.cli import main
 
-TINY = """# maeflow train tiny.yaml
-model: {name: mae_vit_test}
-data: {name: digits, batch_size: 16, num_workers: 0}
-train: {epochs: 1, max_steps: 2, log_every: 1, progress: false, tensorboard: false}
-run: {output_dir: OUT}
-"""
-
 
 @pytest.fixture
-def tiny_config(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.replace("OUT", str(tmp_path / "run")))
-    return path
+def tiny_config(write_tiny_config):
+    return write_tiny_config(max_steps=2)
 
 
 def test_train_writes_a_complete_run(tiny_config, tmp_path, capsys):

@@ -8,18 +8,11 @@ import pytest
 from maeflow.cli import main
 from maeflow.runtime.state import config_changes
 
-TINY = """model: {name: mae_vit_test}
-data: {name: digits, batch_size: 16, num_workers: 0}
-train: {epochs: 1, max_steps: 2, log_every: 1, progress: false, tensorboard: false, reconstruction: false}
-run: {output_dir: OUT}
-"""
-
 
 @pytest.fixture
-def trained(tmp_path):
+def trained(tmp_path, write_tiny_config):
     """A finished two-step run: ``(config path, run dir)``."""
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY.replace("OUT", str(tmp_path / "run")))
+    path = write_tiny_config(max_steps=2, reconstruction=False)
     assert main(["train", str(path)]) == 0
     return path, tmp_path / "run"
 
