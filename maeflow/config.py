@@ -120,6 +120,9 @@ class EvalConfig(_Section):
     finetune_epochs: int = Field(0, ge=0)
     finetune_lr: float = Field(1e-3, gt=0)  # AdamW peak lr (1 warm-up epoch, then cosine)
     finetune_batch_size: int = Field(64, gt=0)
+    # fine-tune on this fraction of each class's training labels (the low-label protocol; the
+    # same items for the pretrained encoder and its random-init twin); the probes use all labels
+    finetune_label_fraction: float = Field(1.0, gt=0, le=1)
 
     @model_validator(mode="after")
     def _finetune_needs_final(self) -> EvalConfig:

@@ -60,3 +60,45 @@ def extract_features(
     if not feats:
         raise ValueError("cannot extract features from an empty dataset")
     return torch.cat(feats), torch.cat(labels)
+
+
+class LabelSubset(torch.utils.data.Subset):
+    """A :class:`~torch.utils.data.Subset` that keeps its parent's ``num_classes`` and answers
+    ``targets`` for its own items (so nothing has to decode the data to count classes)."""
+
+    def __init__(self, dataset: Dataset, indices: list[int], targets: list[int]):
+        super().__init__(dataset, indices)
+        self.num_classes = _num_classes(dataset) or (max(targets) + 1 if targets else 0)
+        self._all_targets = targets
+
+    @property
+    def targets(self) -> list[int]:
+        return [self._all_targets[i] for i in self.indices]
+
+
+def label_subset(dataset: Dataset, fraction: float, seed: int = 0) -> Dataset:
+    """The labelled part of ``dataset`` a low-label protocol trains on: ``fraction`` of each
+    class's items (rounded, at least one per class), drawn by a generator seeded with ``seed``,
+    in the dataset's order. ``fraction`` 1 returns ``dataset`` itself.
+
+    The labels come from the dataset's ``targets`` (every maeflow folder dataset has it); a
+    dataset without one is read once for its labels."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"the label fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return dataset
+    targets = getattr(dataset, "targets", None)
+    if targets is None:
+        targets = [int(dataset[i][1]) for i in range(len(dataset))]
+    targets = [int(t) for t in targets]
+    by_class: dict[int, list[int]] = {}
+    for i, t in enumerate(targets):
+        by_class.setdefault(t, []).append(i)
+    g = torch.Generator().manual_seed(seed)
+    chosen: list[int] = []
+    for label in sorted(by_class):
+        items = by_class[label]
+        keep = max(1, round(fraction * len(items)))
+        order = torch.randperm(len(items), generator=g)[:keep].tolist()
+        chosen.extend(items[j] for j in order)
+    return LabelSubset(dataset, sorted(chosen), targets)

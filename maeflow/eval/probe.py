@@ -104,11 +104,13 @@ class ProbeEvaluator:
         """The training split for fine-tuning, augmented as the dataset does by default (the
         probes' dataset when the options come out the same)."""
         if self._finetune_train is None:
+            from maeflow.eval.features import label_subset
+
             if self.finetune_options == self.options:
-                self._finetune_train = self.datasets()[0]
+                full = self.datasets()[0]
             else:
-                self._finetune_train = _build(self.name, self.settings.train_split, self.finetune_options,
-                                              self.model_ref)  # fmt: skip
+                full = _build(self.name, self.settings.train_split, self.finetune_options, self.model_ref)
+            self._finetune_train = label_subset(full, self.settings.finetune_label_fraction, seed=self.seed)
         return self._finetune_train
 
     def twin(self, model: nn.Module) -> nn.Module:
@@ -145,6 +147,7 @@ class ProbeEvaluator:
             tuned = self._finetune(model)
             out.update({k: v for k, v in tuned.items() if k.startswith("finetune_")},
                        finetune_epochs=e.finetune_epochs, finetune_lr=e.finetune_lr,
+                       finetune_label_fraction=e.finetune_label_fraction, finetune_num_train=tuned["num_train"],
                        finetune_batch_size=e.finetune_batch_size, finetune_seconds=tuned["seconds"])  # fmt: skip
         return out
 
