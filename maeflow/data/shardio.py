@@ -22,6 +22,7 @@ Where the shards live (:class:`ShardStore`):
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -113,6 +114,17 @@ class ShardStore:
 
     def __getstate__(self) -> dict[str, Any]:
         return {"root": self.root, "cache_shards": self.cache_shards, "kind": self.kind, "_pid": None}
+
+    def close(self) -> None:
+        """Close this process's open shard files (they reopen on the next read)."""
+        if self._pid == os.getpid():
+            for handle in self._handles.values():
+                handle.close()
+            self._handles.clear()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.close()
 
     def _fresh(self) -> None:
         if self._pid != os.getpid():  # a new process (or first use): nothing inherited

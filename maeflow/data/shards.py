@@ -13,12 +13,13 @@ Order (``shuffle``), for the sampler's epoch seed ``s = run.seed + epoch``:
 
 - ``"shards"`` (default; what streaming from object storage wants): the shards are shuffled
   and dealt to the ranks, each shard to the rank with the fewest samples so far, so that a
-  rank reads whole shards of its own. Each rank's samples pass a seeded shuffle buffer
-  (``shuffle_buffer`` samples, WebDataset's ``shuffle(n)``). **Remainder rule**: an epoch has
-  ``usable = len // global_batch * global_batch`` samples (as for folders), ``usable / world``
-  per rank; a rank whose shards hold more gives its last samples (after the buffer) to the
-  ranks whose shards hold fewer, and what is left over — fewer than one global batch — is
-  not seen this epoch (other samples are left over in the next epoch, as the shard order changes).
+  rank reads whole shards of its own. **Remainder rule**: an epoch has ``usable = len //
+  global_batch * global_batch`` samples (as for folders), ``usable / world`` per rank; a rank
+  whose shards hold more gives the last samples of its last shard to the ranks whose shards
+  hold fewer (in rank order), and what is left over — fewer than one global batch — is not
+  seen this epoch (other samples are left over in the next epoch, as the shard order
+  changes). Then each rank's samples pass a seeded shuffle buffer (``shuffle_buffer``
+  samples, WebDataset's ``shuffle(n)``).
 - ``"global"``: one uniform permutation of all samples (``torch.randperm``, exactly the
   folder dataset's order: the same seed gives the same batches as training on the folder).
 
@@ -89,18 +90,14 @@ def shard_order(groups: Sequence[Sequence[int]], seed: int, num_replicas: int, u
         r = min(range(W), key=lambda i: (loads[i], i))
         owned[r].append(s)
         loads[r] += len(groups[s])
-    streams = []
-    for r in range(W):
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, r])
-        streams.append(buffer_shuffle([i for s in owned[r] for i in groups[s]], buffer, rng))
+    streams = [[i for s in owned[r] for i in groups[s]] for r in range(W)]
     quota = usable // W
-    pool = [i for stream in streams for i in stream[quota:]]  # the over-full ranks' tails
+    pool = [i for stream in streams for i in stream[quota:]]  # the over-full ranks' last samples
     final = []
-    for stream in streams:
-        take = stream[:quota]
-        short = quota - len(take)
-        final.append(take + pool[:short])
-        pool = pool[short:]
+    for r, stream in enumerate(streams):
+        short = quota - min(quota, len(stream))
+        mine, pool = stream[:quota] + pool[:short], pool[short:]
+        final.append(buffer_shuffle(mine, buffer, np.random.default_rng([int(seed) & 0xFFFFFFFF, r])))
     order = [final[k % W][k // W] for k in range(quota * W)]
     return order + pool
 
