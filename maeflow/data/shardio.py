@@ -59,8 +59,9 @@ def write_shards(records: Iterable[Record], out_dir: str | os.PathLike, split: s
     """Write ``records`` to ``out_dir/{split}-NNNNNN.tar`` shards of ``shard_size`` samples
     each (``webdataset.TarWriter``) and their index ``out_dir/{split}.index.json``; ``header``
     (source dataset, options, classes, ...) goes into the index. Returns the index."""
-    from webdataset import TarWriter
+    from maeflow import import_optional
 
+    TarWriter = import_optional("webdataset", install="maeflow[shards]", needed_for="writing shards").TarWriter
     if shard_size < 1:
         raise ValueError(f"shard size must be a positive number of samples, got {shard_size}")
     out = Path(out_dir)
