@@ -211,7 +211,7 @@ def _valid_options(options: dict[str, Any]) -> list[str] | None:
     (what :func:`maeflow.data.build_dataset` checks and fills from the model)."""
     root = options.get("root")
     if not root:
-        return list(_OWN_OPTIONS)
+        return None  # not known without the shards (probes then pass augment=False, which every codec takes)
     try:
         index = read_index(ShardStore(root), options.get("_split", "train"))
         return [*_OWN_OPTIONS, *_codec_options(_codec_builder(index["source"]["dataset"]))]
