@@ -5,13 +5,15 @@
 
 Every rate goes through the trainer's own loader (``ShardedSampler`` + ``build_dataloader``,
 per-sample seeds, ``num_workers`` 1 and 2): one warm-up batch, then batches for ``--seconds``;
-samples/s (clips/s for video: with ``repeats`` each decoded video gives that many clips).
+samples/s (clips/s for video: with ``repeats`` each decoded video gives that many clips). The
+cases compared with each other are measured in turn, ``--rounds`` times, and the median kept,
+so that the load of a shared machine drifts over all of them alike.
 
 Data: the real-data cache that ``benchmarks/real_data/build.py`` writes (``--real-data``,
 default ``~/.cache/maeflow/real_data``: MNIST PNGs, FLAC notes, point-cloud ``.npy`` files),
 each sharded with ``maeflow.data.shardio.write_shards`` into a temporary folder. Video: short
-MP4s (H.264, 320 px wide, 100 frames) transcoded with PyAV from the real clips that Debian's
-``opencv-doc`` ships (``vtest.avi``, ``Megamind.avi``, ``tree.avi``), else the cache's 64²
+MP4s (H.264, 320 px wide, 130 frames, a key frame every 50) transcoded with PyAV from the real clips that Debian's
+``opencv-doc`` ships (``vtest.avi``, ``Megamind.avi``), else the cache's 64²
 MP4s; decoded with PyAV (today's path), torchcodec and decord (each where it loads), from
 the folder and from shards. ``--dry-run`` generates a few tiny files of each kind instead.
 """
@@ -23,6 +25,7 @@ import datetime as dt
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,42 +63,46 @@ def _commit() -> str:
 # data
 
 
-def transcode_clips(out: Path, count: int, frames: int = 100, width: int = 320) -> list[Path]:
-    """``count`` H.264 MP4s of ``frames`` consecutive frames, cut from the opencv-doc samples."""
+def transcode_clips(out: Path, count: int, frames: int = 130, width: int = 320, keyint: int = 50) -> list[Path]:
+    """Up to ``count`` H.264 MP4s of ``frames`` consecutive frames (``width`` px wide, a key
+    frame every ``keyint`` frames, as web video has), cut from the opencv-doc samples."""
     import av
 
-    sources = [OPENCV_SAMPLES / n for n in ("vtest.avi", "Megamind.avi", "tree.avi") if (OPENCV_SAMPLES / n).exists()]
-    if not sources:
-        return []
+    sources = [OPENCV_SAMPLES / n for n in ("vtest.avi", "Megamind.avi") if (OPENCV_SAMPLES / n).exists()]
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for k in range(count):
-        src = sources[k % len(sources)]
+    for src in sources:
         with av.open(str(src)) as container:
-            stream = container.streams.video[0]
-            skip = (k // len(sources)) * frames
-            pics = []
-            for i, frame in enumerate(container.decode(stream)):
-                if i >= skip:
-                    pics.append(frame.to_ndarray(format="rgb24"))
-                if len(pics) == frames:
-                    break
-        if len(pics) < frames:
-            continue
-        h = int(round(pics[0].shape[0] * width / pics[0].shape[1] / 2)) * 2
-        path = out / f"clip_{k:03d}.mp4"
-        with av.open(str(path), mode="w") as container:
-            stream = container.add_stream("libx264", rate=25)
-            stream.width, stream.height, stream.pix_fmt = width, h, "yuv420p"
-            stream.options = {"crf": "23", "preset": "veryfast"}
-            for pic in pics:
-                frame = av.VideoFrame.from_ndarray(pic, format="rgb24").reformat(width=width, height=h)
-                for packet in stream.encode(frame):
-                    container.mux(packet)
-            for packet in stream.encode():
-                container.mux(packet)
-        written.append(path)
+            sink = stream = path = None
+            for i, frame in enumerate(container.decode(container.streams.video[0])):
+                if i % frames == 0:
+                    if sink is not None:
+                        _close(sink, stream)
+                        written.append(path)
+                    if len(written) >= count:
+                        sink = None
+                        break
+                    h = int(round(frame.height * width / frame.width / 2)) * 2
+                    path = out / f"clip_{len(written):03d}.mp4"
+                    sink = av.open(str(path), mode="w")
+                    stream = sink.add_stream("libx264", rate=25)
+                    stream.width, stream.height, stream.pix_fmt = width, h, "yuv420p"
+                    stream.codec_context.gop_size = keyint
+                    stream.options = {"crf": "23", "preset": "veryfast", "x264-params": f"keyint={keyint}"}
+                small = frame.reformat(width=width, height=stream.height, format="yuv420p")
+                small.pts = None  # the encoder counts frames itself; the source's timestamps do not carry over
+                for packet in stream.encode(small):
+                    sink.mux(packet)
+            if sink is not None:  # a last part shorter than `frames`: dropped
+                sink.close()
+                (out / f"clip_{len(written):03d}.mp4").unlink(missing_ok=True)
     return written
+
+
+def _close(sink, stream) -> None:
+    for packet in stream.encode():
+        sink.mux(packet)
+    sink.close()
 
 
 def tiny_data(root: Path) -> dict[str, Path]:
@@ -125,7 +132,7 @@ def rate(dataset, workers: int, batch: int, seconds: float) -> dict:
 
     sampler = ShardedSampler(len(dataset), batch, seed=0, order=getattr(dataset, "epoch_order", None))
     loader = build_dataloader(dataset, batch, sampler=sampler, seed=0, num_workers=workers, drop_last=True,
-                              persistent_workers=False, pin_memory=False)  # fmt: skip
+                              persistent_workers=workers > 0, pin_memory=False)  # fmt: skip
     count, start, epoch = 0, None, 0
     while True:
         sampler.set_epoch(epoch)
@@ -181,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny generated data; print, write nothing")
     parser.add_argument("--real-data", default=os.path.expanduser("~/.cache/maeflow/real_data"))
-    parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per rate")
-    parser.add_argument("--clips", type=int, default=12, help="MP4s to transcode from the opencv-doc samples")
+    parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per rate and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per rate (the median is kept)")
+    parser.add_argument("--clips", type=int, default=8, help="MP4s to transcode from the opencv-doc samples")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from maeflow.data import build_dataset
@@ -190,16 +198,30 @@ def main(argv: list[str] | None = None) -> int:
     from maeflow_video.data import VIDEO_EXTENSIONS, video_codec
 
     seconds = 0.3 if args.dry_run else args.seconds
+    rounds = 1 if args.dry_run else args.rounds
     workers_list = (1,) if args.dry_run else (1, 2)
     rows: list[dict] = []
 
+    pending: list[tuple[dict, object]] = []
+
     def record(modality: str, source: str, decoder: str, workers: int, ds, batch: int, **extra) -> None:
-        r = rate(ds, workers, batch, seconds)
-        row = {"modality": modality, "source": source, "decoder": decoder, "workers": workers, "batch": batch,
-               **extra, **r}  # fmt: skip
-        rows.append(row)
-        print(f"{modality:10s} {source:7s} {decoder:11s} workers={workers} {extra or ''} {r['samples_per_s']:9.1f}/s",
-              flush=True)  # fmt: skip
+        pending.append(({"modality": modality, "source": source, "decoder": decoder, "workers": workers,
+                         "batch": batch, **extra}, ds))  # fmt: skip
+
+    def flush() -> None:
+        """Measure the queued cases in turn, ``--rounds`` times (load drifts hit every case
+        alike), and keep each case's median."""
+        runs: list[list[float]] = [[] for _ in pending]
+        for _ in range(rounds):
+            for k, (row, ds) in enumerate(pending):
+                runs[k].append(rate(ds, row["workers"], row["batch"], seconds)["samples_per_s"])
+        for (row, _), values in zip(pending, runs, strict=True):
+            row.update(samples_per_s=statistics.median(values), rounds=values)
+            rows.append(row)
+            extra = {k: v for k, v in row.items() if k in ("repeats",)}
+            print(f"{row['modality']:10s} {row['source']:7s} {row['decoder']:11s} workers={row['workers']} "
+                  f"{extra or ''} {row['samples_per_s']:9.1f}/s  {values}", flush=True)  # fmt: skip
+        pending.clear()
 
     with tempfile.TemporaryDirectory(prefix="maeflow-datapath-") as tmp:
         tmp = Path(tmp)
@@ -220,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
             for workers in workers_list:
                 record(modality, "folder", "-", workers, folder, batch, num_samples=len(folder))
                 record(modality, "shards", "-", workers, shards, batch, num_samples=len(folder))
+                flush()
 
         # video: the same MP4s through every decoder, folder and shards, and repeated sampling
         clips = [] if args.dry_run else transcode_clips(tmp / "mp4" / "clips", args.clips)
@@ -232,10 +255,11 @@ def main(argv: list[str] | None = None) -> int:
                 write_video(tmp / "mp4" / "clips" / f"{i}.mp4", synthetic_frames(70, 64, 96))
             video_root, options, batch = tmp / "mp4", {**VIDEO_OPTIONS, "img_size": 32}, 2
         elif clips:
-            video_root, options, batch = tmp / "mp4", dict(VIDEO_OPTIONS), 4
+            video_root, options, batch = tmp / "mp4", dict(VIDEO_OPTIONS), 2
         else:
             video_root, options, batch = real / "video" / "train", {**VIDEO_OPTIONS, "img_size": 64, "stride": 1}, 8
-        source_note = ("opencv-doc samples transcoded to 320-px H.264 MP4, 100 frames" if clips else
+        source_note = (f"{len(clips)} opencv-doc sample parts transcoded to 320-px H.264 MP4s of 130 frames, "
+                       "a key frame every 50" if clips else
                        "generated" if args.dry_run else "real-data cache 64² MP4s")  # fmt: skip
         from maeflow_video.decoders import torchcodec_problem
 
@@ -244,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         vroot = shard(first, "video_folder", options, tmp / "video-shards", 50)
         for workers in workers_list:
             for decoder in decoders:
-                for repeats in (1, 2):
+                for repeats in (1, 2, 4):
                     folder = build_dataset("video_folder", "train", root=str(video_root), decoder=decoder,
                                            repeats=repeats, **options)  # fmt: skip
                     record("video", "folder", decoder, workers, folder, batch, repeats=repeats, num_samples=len(folder))
@@ -256,6 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 ds = FolderDataset(index, load=DecordClip(options["num_frames"], options["stride"]),
                                    transform=codec.transform, verify=False)  # fmt: skip
                 record("video", "folder", "decord", workers, ds, batch, repeats=1, num_samples=len(ds))
+            flush()
 
     base = {r["workers"]: r["samples_per_s"] for r in rows
             if r["modality"] == "video" and r["source"] == "folder" and r["decoder"] == "pyav" and r["repeats"] == 1}
@@ -267,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
                           "note": "2 cores shared with other sessions: rates are noisy (±20 %)"},
               "versions": _versions(), "video": {"clips": source_note, **options, "decord": _decord_problem() or "ok",
                                                  "torchcodec": torchcodec_problem() or "ok"},
-              "seconds_per_rate": seconds, "rows": rows}  # fmt: skip
+              "seconds_per_rate": seconds, "rounds": rounds, "rows": rows}  # fmt: skip
     if args.dry_run:
         print(json.dumps(result["video"]))
         return 0

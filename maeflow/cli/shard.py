@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser) -> None:
     parser.add_argument("config", help="YAML training config whose data section names the dataset")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. data.options.root=...")
-    parser.add_argument("--split", default="train", choices=("train", "test"), help="the split to write (default train)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (data.options.root=DIR)")
+    parser.add_argument("--split", default="train", choices=("train", "test"), help="the split to write")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for the shards and the index")
     parser.add_argument("--shard-size", type=int, default=1000, metavar="N", help="samples per shard (default 1000)")
 
