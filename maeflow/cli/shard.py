@@ -65,7 +65,10 @@ def run(args) -> int:
     if name not in registry("codec"):
         raise UserError(f"dataset {name!r} has no registered codec, so its shards could not be read back "
                         f"(codecs: {', '.join(registry('codec').names())})")  # fmt: skip
-    model = build_model(cfg)  # only its settings are used: the options it fills (img_size, ...)
+    import torch
+
+    with torch.device("meta"):  # only its settings are used (the options it fills: img_size, ...): no memory
+        model = build_model(cfg)
     dataset = build_dataset(name, args.split, cfg.data.options, model)
     header = {
         "source": {"dataset": name, "split": args.split, "options": resolved_options(name, cfg.data.options, model)},
