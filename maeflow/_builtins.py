@@ -12,3 +12,6 @@ def maeflow_register(registry):
     registry.target_normalizer("channel_patch_norm", ChannelPatchNormalizer)
     registry.target_normalizer("identity", IdentityNormalizer)
     registry.loss("mse", MaskedMSELoss)
+    from maeflow.data.shards import webdataset  # here: maeflow.data imports the plugin manager
+
+    registry.dataset("webdataset", webdataset)

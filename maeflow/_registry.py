@@ -3,7 +3,8 @@
 Kinds: ``model`` (preset builders), ``tokenizer``, ``masker``, ``target_normalizer``, ``loss``,
 ``dataset``, ``demo``, ``visualizer``, ``checkpoint_format``, ``bench_subject`` (a peer
 implementation ``maeflow bench`` measures next to a preset, see
-:class:`maeflow.bench.subjects.BenchSubject`). Plugins add to them through the
+:class:`maeflow.bench.subjects.BenchSubject`), ``codec`` (how a dataset's stored samples are
+decoded, by dataset name, see :mod:`maeflow.data.records`). Plugins add to them through the
 ``maeflow_register`` hook (see :mod:`maeflow.hookspecs`); user code may also call
 :func:`maeflow.register` directly, e.g. in a notebook. Read them with :func:`maeflow.registry`.
 """
@@ -32,6 +33,7 @@ KINDS: tuple[str, ...] = (
     "visualizer",
     "checkpoint_format",
     "bench_subject",
+    "codec",
 )
 
 
@@ -148,3 +150,8 @@ class Registrar:
     def bench_subject(self, kind: str, cls: Any) -> None:
         """A :class:`maeflow.bench.subjects.BenchSubject` class, used by bench entries ``kind: NAME``."""
         self.add("bench_subject", kind, cls)
+
+    def codec(self, dataset: str, builder: Any) -> None:
+        """``builder(split, **options) -> maeflow.data.records.SampleCodec``: how the samples of
+        dataset ``dataset`` are read from their stored bytes (its folder and its shards share it)."""
+        self.add("codec", dataset, builder)

@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("maeflow.cli.demo", "pretrain a plugin's tiny demo MAE and compare its probes with random init (--list)"),
     "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
     "eval": ("maeflow.cli.eval", "kNN / linear-probe (and optionally fine-tuning) top-1 of a checkpoint's encoder"),
+    "shard": ("maeflow.cli.shard", "write a config's dataset to WebDataset tar shards (read by data.name=webdataset)"),
 }
 
 

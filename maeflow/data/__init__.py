@@ -16,6 +16,10 @@
 - :func:`stratified_split`: a fixed per-class train/test split of one labeled array.
 - :func:`build_dataset`: a registered dataset by name with checked options, defaulting
   options such as ``img_size`` to the model's.
+- :class:`SampleCodec` / :class:`Record` (:mod:`maeflow.data.records`): how a plugin reads one
+  stored sample from a file or its bytes, registered per dataset (``registry.codec``), so that
+  its folder dataset and tar shards of it (:mod:`maeflow.data.shards`: ``maeflow shard`` writes
+  them, the core dataset ``webdataset`` reads them) decode and augment alike.
 - :func:`describe_datasets`: every registered dataset's options, types, defaults and
   docstring descriptions (:mod:`maeflow.data.describe`; ``python -m maeflow.data.docgen``
   writes them into docs/data.md).
@@ -40,6 +44,7 @@ from maeflow.data.folder import (
     split_folder,
 )
 from maeflow.data.loader import build_dataloader, choose_device_pipeline, seed_worker
+from maeflow.data.records import Record, SampleCodec
 from maeflow.data.registry import SPLITS, build_dataset, builder_options, check_options, check_split, model_settings
 from maeflow.data.sampling import SeededItems, ShardedSampler, sample_seed
 from maeflow.data.split import stratified_split
@@ -66,6 +71,8 @@ __all__ = [
     "normalize_extensions",
     "num_skipped",
     "OptionDoc",
+    "Record",
+    "SampleCodec",
     "offers_device_pipeline",
     "sample_seed",
     "scan_folder",

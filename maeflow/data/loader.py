@@ -45,6 +45,22 @@ class _RawCollate:
         return (self.collate(list(raws)), *(default_collate(list(r)) for r in rest))
 
 
+class _RepeatCollate:
+    """Batches of items that each hold ``R`` repeated samples (``dataset.repeats``, e.g.
+    VideoMAE's repeated clips): inputs ``(B, R, ...)`` → ``(B·R, ...)``; labels and positions
+    repeated per copy, the copies' mask seeds ``(B, R)`` flattened alike."""
+
+    def __init__(self, repeats: int):
+        self.repeats = repeats
+
+    def __call__(self, batch: list[tuple[Any, ...]]) -> tuple[Any, ...]:
+        inputs, *rest = default_collate(batch)
+        out = [inputs.flatten(0, 1)]
+        for r in rest:
+            out.append(r.flatten(0, 1) if r.dim() == 2 else r.repeat_interleave(self.repeats))
+        return tuple(out)
+
+
 def choose_device_pipeline(
     dataset: Dataset, device: torch.device, setting: bool | str = "auto"
 ) -> DevicePipeline | None:
@@ -96,6 +112,9 @@ def build_dataloader(
     ``device_pipeline`` (``data.device_pipeline``, see :func:`choose_device_pipeline`; default
     off): workers load the dataset's raw items and the batch is finished on ``device``
     (:class:`~maeflow.data.device.DeviceBatches`). ``verbose`` logs which path was taken.
+
+    A dataset with ``repeats`` > 1 (items of ``repeats`` augmented copies of one decoded sample)
+    gives batches of ``batch_size × repeats`` inputs, each copy with its own mask seed.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
@@ -109,8 +128,11 @@ def build_dataloader(
         pipeline = choose_device_pipeline(dataset, device or torch.device("cpu"), device_pipeline)
     seeded = isinstance(sampler, ShardedSampler)
     items = dataset if pipeline is None else pipeline.items
+    repeats = int(getattr(dataset, "repeats", 1) or 1)
     if seeded:
-        items = SeededItems(items, 0 if seed is None else seed)
+        items = SeededItems(items, 0 if seed is None else seed, repeats)
+    if repeats > 1 and collate_fn is None and pipeline is None:
+        collate_fn = _RepeatCollate(repeats)
     if pin_memory in ("auto", None):
         pin_memory = device.type == "cuda" if device is not None else torch.cuda.is_available()
     if persistent_workers is None:

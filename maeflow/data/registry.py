@@ -26,8 +26,13 @@ def check_split(split: str) -> str:
     return split
 
 
-def builder_options(builder: Callable) -> list[str] | None:
-    """Names of the keyword options a builder accepts (``None`` when it takes ``**kwargs``)."""
+def builder_options(builder: Callable, options: dict[str, Any] | None = None, split: str = "train") -> list[str] | None:
+    """Names of the keyword options a builder accepts (``None`` when it takes ``**kwargs``).
+    A builder whose options depend on its data (``webdataset``: those of the dataset its shards
+    came from) says so with a ``valid_options(options)`` attribute."""
+    dynamic = getattr(builder, "valid_options", None)
+    if dynamic is not None:
+        return dynamic({**(options or {}), "_split": split})
     params = inspect.signature(builder).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
@@ -62,7 +67,7 @@ def build_dataset(name: str, split: str = "train", model: Any = None, **options:
     """
     builder = registry("dataset").get(name)
     check_split(split)
-    valid = builder_options(builder)
+    valid = builder_options(builder, options, split)
     check_options(f"dataset {name!r}", options, valid)
     if model is not None and valid is not None:
         settings = model_settings(model)

@@ -11,7 +11,7 @@ applies :class:`SeededItems` whenever its sampler is a :class:`ShardedSampler`.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -34,11 +34,15 @@ class ShardedSampler(DistributedSampler):
       processes), like ``drop_last``, so every process takes the same number of steps;
     - ``set_start(n)`` skips the first ``n`` samples of this process (mid-epoch resume);
     - items are ``(dataset_index, global_position, epoch)``; rank ``r`` of ``W`` gets
-      positions ``r, r + W, r + 2W, ...`` of the permutation.
+      positions ``r, r + W, r + 2W, ...`` of the permutation;
+    - ``order(seed + epoch, num_replicas, usable)``, when given and shuffling, supplies the
+      epoch's permutation instead (a dataset's ``epoch_order``, e.g. shards dealt to ranks;
+      None from it: the uniform one).
     """
 
     def __init__(self, dataset_len: int, step_samples: int, num_replicas: int = 1, rank: int = 0,
-                 shuffle: bool = True, seed: int = 0):  # fmt: skip
+                 shuffle: bool = True, seed: int = 0,
+                 order: Callable[[int, int, int], Sequence[int] | None] | None = None):  # fmt: skip
         super().__init__(range(dataset_len), num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed,
                          drop_last=True)  # fmt: skip
         if step_samples % num_replicas:
@@ -47,6 +51,7 @@ class ShardedSampler(DistributedSampler):
         self.step_samples = step_samples
         self.usable = (dataset_len // step_samples) * step_samples
         self.start = 0
+        self.order = order
 
     @property
     def steps_per_epoch(self) -> int:
@@ -56,7 +61,14 @@ class ShardedSampler(DistributedSampler):
         self.start = int(start)
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        if self.shuffle:
+        custom = None
+        if self.shuffle and self.order is not None:
+            custom = self.order(self.seed + self.epoch, self.num_replicas, self.usable)
+        if custom is not None:
+            perm = list(custom)[: self.usable]
+            if len(perm) != self.usable:
+                raise ValueError(f"the dataset's epoch order has {len(perm)} samples, the epoch needs {self.usable}")
+        elif self.shuffle:
             g = torch.Generator().manual_seed(self.seed + self.epoch)
             perm = torch.randperm(self.dataset_len, generator=g)[: self.usable].tolist()
         else:
@@ -74,12 +86,14 @@ class SeededItems(Dataset):
     from ``(seed, epoch, position)`` (torch, ``random`` and numpy), restored afterwards.
     Returns ``(inputs, label, position, mask_seed)``: ``mask_seed`` is the sample's own seed for
     its mask (``sample_seed(seed, epoch, position, 1)``), which travels with the batch to the
-    training step (:func:`maeflow.runtime.pretrain_step`). The epoch travels with the item (not
+    training step (:func:`maeflow.runtime.pretrain_step`); with ``repeats`` (a dataset whose
+    items hold that many augmented copies) one seed per copy. The epoch travels with the item (not
     as an attribute) so persistent loader workers see it."""
 
-    def __init__(self, dataset: Dataset, seed: int):
+    def __init__(self, dataset: Dataset, seed: int, repeats: int = 1):
         self.dataset = dataset
         self.seed = int(seed)
+        self.repeats = int(repeats)
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -102,4 +116,8 @@ class SeededItems(Dataset):
             label = sample[1] if len(sample) > 1 else -1
         else:
             inputs, label = sample, -1
-        return inputs, label, pos, sample_seed(self.seed, epoch, pos, 1)
+        mask_seed = sample_seed(self.seed, epoch, pos, 1)
+        if self.repeats > 1:  # one mask seed per repeated clip; the first as without repeats
+            others = [sample_seed(self.seed, epoch, pos, 1, r) for r in range(1, self.repeats)]
+            return inputs, label, pos, torch.tensor([mask_seed, *others], dtype=torch.int64)
+        return inputs, label, pos, mask_seed

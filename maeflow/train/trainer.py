@@ -128,7 +128,8 @@ class Trainer:
         self.precision = Precision(t.precision, self.device)
         self.plan = p = plan_steps(t, d.batch_size, self.strategy.world_size, self.dataset)
         self.sampler = ShardedSampler(len(self.dataset), p.eff_batch, self.strategy.world_size,
-                                      self.strategy.dist.rank, shuffle=d.shuffle, seed=run.seed)  # fmt: skip
+                                      self.strategy.dist.rank, shuffle=d.shuffle, seed=run.seed,
+                                      order=getattr(self.dataset, "epoch_order", None))  # fmt: skip
         raw = self.model
         if t.attention is not None:
             from maeflow.nn import set_attention_backend

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from maeflow.data import FolderDataset, check_split, scan_folder, split_folder
+from maeflow.data.records import SampleCodec
 from maeflow_audio.frontend import AudioFrontend, audio_library, load_audio, resample, resolve_stats, to_mono
 from maeflow_audio.tokenizer import to_tf
 
@@ -111,6 +112,25 @@ def audio_folder(
     :param extensions: the file suffixes read (case-insensitive).
     :param verify: check every file's header up front (None: for folders of up to 50,000 files).
     """
+    codec = audio_codec(split, input_size, sample_rate, stats, clip_seconds, augment)
+    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="audio_folder")
+    index = scan_folder(folder, extensions, labels=labels, what="audio_folder")
+    ds = FolderDataset(index, load=codec.load, strict=strict, check=codec.check, verify=verify,
+                       what="audio_folder")  # fmt: skip
+    codec.apply_attrs(ds)
+    return ds
+
+
+def audio_codec(
+    split: str = "train",
+    input_size: int | Sequence[int] = (1024, 128),
+    sample_rate: int = 16000,
+    stats: str | Sequence[float] = "audioset",
+    clip_seconds: float | None = None,
+    augment: bool | None = None,
+) -> SampleCodec:
+    """How ``audio_folder`` reads one file (or its bytes in a shard, spilled to a temporary file
+    of the same name: the readers open paths); the options are ``audio_folder``'s."""
     check_split(split)
     T, F = to_tf(input_size)
     augment = split == "train" if augment is None else bool(augment)
@@ -120,13 +140,8 @@ def audio_folder(
     if clip <= 0:
         raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
     audio_library("soundfile", "reading audio files")  # once here, not as a "bad file" per file
-    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="audio_folder")
-    index = scan_folder(folder, extensions, labels=labels, what="audio_folder")
-    ds = FolderDataset(index, load=_ClipLoader(frontend, clip, augment), strict=strict,
-                       check=_check_audio_file, verify=verify, what="audio_folder")  # fmt: skip
-    ds.display_options = _display_options(frontend)
-    ds.frontend = frontend
-    return ds
+    return SampleCodec(load=_ClipLoader(frontend, clip, augment), check=_check_audio_file, needs_path=True,
+                       attrs={"display_options": _display_options(frontend), "frontend": frontend})  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

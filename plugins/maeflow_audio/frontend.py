@@ -201,6 +201,11 @@ class AudioFrontend:
         return spec * (2 * std) + mean
 
 
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else ""
+
+
 def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
     """Read an audio file → (waveform (channels, samples) float32, sample_rate).
 
@@ -216,7 +221,7 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
         data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
         return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
     except Exception as exc:
-        errors.append(f"soundfile: {exc}")
+        errors.append(f"soundfile: {_first_line(exc)}")
     try:
         import torchaudio
 
@@ -224,12 +229,12 @@ def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
         return wav.float(), int(sr)
     except ImportError:
         pass  # torchaudio without its decoding backend (torchcodec): not a reason worth reporting
-    except Exception as exc:
-        errors.append(f"torchaudio: {type(exc).__name__}: {exc}")
+    except Exception as exc:  # torchaudio's torchcodec backend explains itself over many lines: keep the first
+        errors.append(f"torchaudio: {type(exc).__name__}: {_first_line(exc)}")
     try:
         return _load_with_av(path)
     except Exception as exc:
-        errors.append(f"av: {type(exc).__name__}: {exc}")
+        errors.append(f"av: {type(exc).__name__}: {_first_line(exc)}")
     raise ValueError(f"cannot decode audio file {path} ({'; '.join(errors)})")
 
 

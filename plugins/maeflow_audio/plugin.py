@@ -3,7 +3,7 @@
 from importlib.resources import files
 
 from maeflow import hookimpl
-from maeflow_audio.data import audio_folder, synthetic_sounds
+from maeflow_audio.data import audio_codec, audio_folder, synthetic_sounds
 from maeflow_audio.formats import AudioMAEFormat
 from maeflow_audio.masking import TimeFrequencyMasker
 from maeflow_audio.presets import PRESETS
@@ -19,6 +19,7 @@ def maeflow_register(registry):
         registry.model(name, builder)
     registry.demo("audio", files(__package__) / "configs" / "demo.yaml")
     registry.dataset("audio_folder", audio_folder)
+    registry.codec("audio_folder", audio_codec)
     registry.dataset("synthetic_sounds", synthetic_sounds)
     registry.checkpoint_format("audiomae", AudioMAEFormat())
     registry.visualizer("audio", spectrogram_reconstruction_figure)

@@ -18,8 +18,10 @@ normalization.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+import io
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -28,6 +30,7 @@ from torch.utils.data import Dataset
 from torchvision import transforms as T
 
 from maeflow.data import FolderDataset, check_split, scan_folder, split_folder, stratified_split
+from maeflow.data.records import Record, SampleCodec
 from maeflow_image.tokenizer import to_hw
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -120,15 +123,15 @@ def image_transforms(
 # --- image folders ---------------------------------------------------------------------------
 
 
-def load_image(path: Path, mode: str = "RGB"):
-    """Decode a whole image file (first frame of an animation) as a PIL image in ``mode``."""
+def load_image(path: Path | BinaryIO, mode: str = "RGB"):
+    """Decode a whole image file or file object (first frame of an animation) as a PIL image in ``mode``."""
     from PIL import Image
 
     with Image.open(path) as img:
         return img.convert(mode)  # convert() decodes everything, so a truncated file fails here
 
 
-def check_image(path: Path) -> None:
+def check_image(path: Path | BinaryIO) -> None:
     """Cheap up-front check: PIL identifies the file and its structure is intact."""
     from PIL import Image
 
@@ -154,6 +157,32 @@ class ImageFolder(FolderDataset):
 
         return folder_pipeline(self.samples, DeviceAugment(**self.recipe), on_bad=self.mark_bad)
 
+
+
+def image_codec(
+    split: str = "train",
+    img_size: int | Sequence[int] = 224,
+    in_chans: int = 3,
+    augment: bool | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    scale: Sequence[float] = (0.2, 1.0),
+    hflip: bool = True,
+    interpolation: str = "bicubic",
+    crop_pct: float = 0.875,
+) -> SampleCodec:
+    """How ``image_folder`` reads one image (a file or its bytes in a shard): PIL decode, then
+    the split's transform; the options are ``image_folder``'s."""
+    check_split(split)
+    in_chans = _check_in_chans(in_chans)
+    mean, std = _stats(mean, std, in_chans, _default_stats(in_chans))
+    augment = split == "train" if augment is None else augment
+    transform = image_transforms(img_size, augment, mean, std, scale, hflip, interpolation, crop_pct)
+    recipe = dict(img_size=to_hw(img_size), augment=augment, scale=_check_scale(scale), hflip=0.5 if hflip else 0.0,
+                  mean=mean, std=std, interpolation=interpolation, crop_pct=crop_pct)  # fmt: skip
+    attrs = {"recipe": recipe, "display_options": {"mean": list(mean), "std": list(std)}}
+    load = functools.partial(load_image, mode="RGB" if in_chans == 3 else "L")
+    return SampleCodec(load=load, transform=transform, check=check_image, attrs=attrs)
 
 
 def image_folder(
@@ -198,19 +227,11 @@ def image_folder(
     :param crop_pct: the evaluation crop's share of the resized short side (1: resize straight to
         the crop).
     """
-    check_split(split)
-    in_chans = _check_in_chans(in_chans)
-    mean, std = _stats(mean, std, in_chans, _default_stats(in_chans))
-    augment = split == "train" if augment is None else augment
+    codec = image_codec(split, img_size, in_chans, augment, mean, std, scale, hflip, interpolation, crop_pct)
     folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="image_folder")
     index = scan_folder(folder, IMAGE_EXTENSIONS, labels=labels, recursive=recursive, what="image_folder")
-    transform = image_transforms(img_size, augment, mean, std, scale, hflip, interpolation, crop_pct)
-    recipe = dict(img_size=to_hw(img_size), augment=augment, scale=_check_scale(scale), hflip=0.5 if hflip else 0.0,
-                  mean=mean, std=std, interpolation=interpolation, crop_pct=crop_pct)  # fmt: skip
-    return ImageFolder(
-        index, recipe, load=functools.partial(load_image, mode="RGB" if in_chans == 3 else "L"), transform=transform,
-        strict=strict, check=check_image, verify=verify, what=f"image_folder {folder}",
-    )  # fmt: skip
+    return ImageFolder(index, codec.attrs["recipe"], load=codec.load, transform=codec.transform, strict=strict,
+                       check=codec.check, verify=verify, what=f"image_folder {folder}")  # fmt: skip
 
 
 # --- scikit-learn digits ---------------------------------------------------------------------
@@ -239,9 +260,7 @@ class DigitsDataset(Dataset):
         self.labels = labels
         self.indices = indices  # positions in sklearn's 1,797 images
         self.in_chans = in_chans
-        self.mean = torch.tensor(mean).view(-1, 1, 1)
-        self.std = torch.tensor(std).view(-1, 1, 1)
-        self.augment = augment
+        self.finish = DigitFinish(in_chans, mean, std, augment)
         self.display_options = {"mean": list(mean), "std": list(std)}
         self.skipped: list[tuple[str, str]] = []  # generated data: nothing can be unreadable
 
@@ -253,11 +272,37 @@ class DigitsDataset(Dataset):
         return self.labels.tolist()
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
-        img = self.images[idx]  # (1, H, W)
+        return self.finish(self.images[idx]), int(self.labels[idx])
+
+    def records(self) -> Iterator[Record]:
+        """The upsampled, un-augmented digits as ``.npy`` (1, H, W) float32 records (for
+        ``maeflow shard``; ``digits_codec`` reads them back and augments them as here)."""
+        for i in range(len(self)):
+            buf = io.BytesIO()
+            np.save(buf, self.images[i].numpy())
+            yield Record(f"digit_{int(self.indices[i]):04d}.npy", buf.getvalue(), int(self.labels[i]),
+                         {"index": int(self.indices[i])})  # fmt: skip
+
+
+class DigitFinish:
+    """(1, H, W) digit in [0, 1] → optional augmentation, ``in_chans`` channels, normalized."""
+
+    def __init__(self, in_chans: int, mean: tuple[float, ...], std: tuple[float, ...], augment: T.Compose | None):
+        self.in_chans = in_chans
+        self.mean = torch.tensor(mean).view(-1, 1, 1)
+        self.std = torch.tensor(std).view(-1, 1, 1)
+        self.augment = augment
+
+    def __call__(self, img: torch.Tensor) -> torch.Tensor:
         if self.augment is not None:
             img = self.augment(img).clamp(0, 1)  # bicubic resampling overshoots [0, 1]
         img = img.expand(self.in_chans, -1, -1)
-        return (img - self.mean) / self.std, int(self.labels[idx])
+        return (img - self.mean) / self.std
+
+
+def load_npy(source) -> torch.Tensor:
+    """A ``.npy`` array (path or file object) as a tensor."""
+    return torch.from_numpy(np.load(source, allow_pickle=False))
 
 
 def digits(
@@ -304,11 +349,37 @@ def digits(
     idx = train_idx if split == "train" else test_idx
     x = torch.from_numpy(images[idx]).unsqueeze(1)  # (N, 1, 8, 8)
     x = F.interpolate(x, size=size, mode=interpolation, align_corners=False).clamp_(0, 1)  # (N, 1, H, W)
-    augment = split == "train" if augment is None else augment
-    aug = None
-    if augment:
-        steps = [T.RandomResizedCrop(size, scale=_check_scale(scale), interpolation=mode, antialias=True)]
-        if hflip:
-            steps.append(T.RandomHorizontalFlip())
-        aug = T.Compose(steps)
+    aug = _digit_augment(split, size, augment, scale, hflip, mode)
     return DigitsDataset(x, torch.from_numpy(labels[idx]), idx, in_chans, mean, std, aug)
+
+
+def _digit_augment(split: str, size: tuple[int, int], augment: bool | None, scale, hflip: bool,
+                   mode: T.InterpolationMode) -> T.Compose | None:  # fmt: skip
+    if not (split == "train" if augment is None else augment):
+        return None
+    steps = [T.RandomResizedCrop(size, scale=_check_scale(scale), interpolation=mode, antialias=True)]
+    if hflip:
+        steps.append(T.RandomHorizontalFlip())
+    return T.Compose(steps)
+
+
+def digits_codec(
+    split: str = "train",
+    img_size: int | Sequence[int] = 32,
+    in_chans: int = 3,
+    augment: bool | None = None,
+    interpolation: str = "bicubic",
+    scale: Sequence[float] = (0.6, 1.0),
+    hflip: bool = False,
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+) -> SampleCodec:
+    """How ``digits`` records (upsampled digits stored as ``.npy``, see
+    :meth:`DigitsDataset.records`) become items, exactly as ``digits`` makes them; the
+    options are ``digits``'. The stored images keep the ``img_size`` they were written at."""
+    check_split(split)
+    in_chans = _check_in_chans(in_chans)
+    mean, std = _stats(mean, std, in_chans, ((DIGITS_MEAN,), (DIGITS_STD,)))
+    aug = _digit_augment(split, to_hw(img_size), augment, scale, hflip, _interpolation(interpolation))
+    return SampleCodec(load=load_npy, transform=DigitFinish(in_chans, mean, std, aug),
+                       attrs={"display_options": {"mean": list(mean), "std": list(std)}})  # fmt: skip

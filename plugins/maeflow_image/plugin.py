@@ -3,7 +3,7 @@
 from importlib.resources import files
 
 from maeflow import hookimpl
-from maeflow_image.data import digits, image_folder
+from maeflow_image.data import digits, digits_codec, image_codec, image_folder
 from maeflow_image.formats import HuggingFaceViTMAEFormat, OfficialMAEFormat, TimmViTFormat
 from maeflow_image.hf_twin import HFViTMAESubject
 from maeflow_image.presets import PRESETS
@@ -23,4 +23,6 @@ def maeflow_register(registry):
     registry.visualizer("image", image_reconstruction_figure)
     registry.dataset("digits", digits)
     registry.dataset("image_folder", image_folder)
+    registry.codec("digits", digits_codec)
+    registry.codec("image_folder", image_codec)
     registry.bench_subject("hf_vitmae", HFViTMAESubject)

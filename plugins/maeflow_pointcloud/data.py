@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from maeflow.data import FolderDataset, FolderIndex, check_root, check_split, scan_folder, split_folder
+from maeflow.data.records import SampleCodec
 from maeflow_pointcloud.grouping import normalize_unit_sphere
 from maeflow_pointcloud.readers import EXTENSIONS, read_points
 from maeflow_pointcloud.shapes import SyntheticShapes
@@ -119,14 +120,27 @@ def pointcloud_folder(
     else:
         folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="point-cloud dataset")
         index = scan_folder(folder, extensions, labels=labels, what="point-cloud dataset")
+    codec = pointcloud_codec(split, num_points, augment, normalize, mesh_points, deterministic, seed)
+    return FolderDataset(index, load=codec.load, transform=codec.transform, strict=strict, what="point-cloud dataset")
+
+
+def pointcloud_codec(
+    split: str = "train",
+    num_points: int = 1024,
+    augment: bool | None = None,
+    normalize: bool = True,
+    mesh_points: int = 8192,
+    deterministic: bool | None = None,
+    seed: int = 0,
+) -> SampleCodec:
+    """How ``pointcloud_folder`` reads one file (or its bytes in a shard, spilled to a temporary
+    file of the same name: the readers go by suffix and seed by name); its options."""
+    check_split(split)
     augment = split == "train" if augment is None else augment
     # un-augmented items (test split, probes' train features) must not change between reads
     deterministic = not augment if deterministic is None else deterministic
     loader = _PointLoader(num_points, mesh_points, normalize, deterministic, seed)
-    return FolderDataset(
-        index, load=loader, transform=ScaleAndTranslate() if augment else None, strict=strict,
-        what="point-cloud dataset",
-    )  # fmt: skip
+    return SampleCodec(load=loader, transform=ScaleAndTranslate() if augment else None, needs_path=True)
 
 
 def _listed_files(root: str | None, split_file: str) -> FolderIndex:

@@ -3,7 +3,7 @@
 from importlib.resources import files
 
 from maeflow import hookimpl
-from maeflow_pointcloud.data import pointcloud_folder, synthetic_shapes
+from maeflow_pointcloud.data import pointcloud_codec, pointcloud_folder, synthetic_shapes
 from maeflow_pointcloud.formats import PointMAEFormat
 from maeflow_pointcloud.loss import ChamferL2Loss
 from maeflow_pointcloud.masking import BlockMasker
@@ -22,5 +22,6 @@ def maeflow_register(registry):
     registry.demo("pointcloud", files(__package__) / "configs" / "demo.yaml")
     registry.dataset("synthetic_shapes", synthetic_shapes)
     registry.dataset("pointcloud_folder", pointcloud_folder)
+    registry.codec("pointcloud_folder", pointcloud_codec)
     registry.checkpoint_format("pointmae", PointMAEFormat())
     registry.visualizer("pointcloud", pointcloud_reconstruction_figure)

@@ -19,9 +19,11 @@ starting at a random frame for training and centered in the video for evaluation
 from __future__ import annotations
 
 import functools
+import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -30,6 +32,8 @@ from torch.utils.data import Dataset
 
 from maeflow import import_optional
 from maeflow.data import FolderDataset, check_split, scan_folder, split_folder, stratified_split
+from maeflow.data.records import Record, SampleCodec
+from maeflow_video.decoders import reopenable, resolve_decoder, torchcodec_clip
 from maeflow_video.tokenizer import to_hw
 
 VIDEO_EXTENSIONS = (".mp4", ".webm", ".avi", ".mkv", ".mov", ".m4v")
@@ -102,10 +106,15 @@ def _av():
     return import_optional("av", install="maeflow[video]", needed_for="reading video files")
 
 
-def count_frames(path: str | Path) -> int:
+def _open(source: str | Path | bytes):
+    """A PyAV container over a path or a file's bytes."""
+    return _av().open(io.BytesIO(source) if isinstance(source, bytes) else str(source))
+
+
+def count_frames(path: str | Path | bytes) -> int:
     """Frames in the first video stream: from the container's header when it says, else by
     counting the stream's packets (no decoding)."""
-    with _av().open(str(path)) as container:
+    with _open(path) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
@@ -114,11 +123,11 @@ def count_frames(path: str | Path) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size > 0)
 
 
-def _decode(path: str | Path, wanted: set[int] | None, last: int | None) -> dict[int, np.ndarray]:
+def _decode(path: str | Path | bytes, wanted: set[int] | None, last: int | None) -> dict[int, np.ndarray]:
     """Decode frames of the first video stream as RGB (H, W, 3) uint8 arrays: those whose
     index is in ``wanted`` (all when ``None``), stopping after index ``last``."""
     frames: dict[int, np.ndarray] = {}
-    with _av().open(str(path)) as container:
+    with _open(path) as container:
         if not container.streams.video:
             raise ValueError("no video stream")
         stream = container.streams.video[0]
@@ -132,40 +141,44 @@ def _decode(path: str | Path, wanted: set[int] | None, last: int | None) -> dict
 
 
 def read_clip(
-    path: str | Path,
+    path: str | Path | BinaryIO,
     num_frames: int = 16,
     stride: int = 4,
     random_start: bool = False,
     short: str = "loop",
     generator: torch.Generator | None = None,
+    decoder: str = "pyav",
 ) -> torch.Tensor:
-    """One clip of a video file as uint8 (T, H, W, 3) RGB.
+    """One clip of a video file (a path or a binary file object) as uint8 (T, H, W, 3) RGB.
 
-    The start is random (``random_start``, training) or centered. Only the frames up to the
-    clip's last one are decoded. When the header's frame count is wrong (the stream ends
-    early), the whole video is decoded and the clip re-sampled from the frames that exist.
+    The start is random (``random_start``, training) or centered. ``decoder`` is "pyav",
+    "torchcodec" or "auto" (:mod:`maeflow_video.decoders`). With PyAV only the frames up to the
+    clip's last one are decoded, and when the header's frame count is wrong (the stream ends
+    early) the whole video is decoded and the clip re-sampled from the frames that exist;
+    torchcodec counts the frames by scanning the file and decodes just the clip's frames.
     """
-    n = count_frames(path)
+    path = reopenable(path)
     span = (num_frames - 1) * stride + 1
-    start = None
-    if random_start and n > span:
-        start = int(torch.randint(0, n - span + 1, (1,), generator=generator))
-    idx = clip_indices(n, num_frames, stride, start, short)
+
+    def pick(n: int) -> list[int]:
+        start = int(torch.randint(0, n - span + 1, (1,), generator=generator)) if random_start and n > span else None
+        return clip_indices(n, num_frames, stride, start, short)
+
+    if resolve_decoder(decoder) == "torchcodec":
+        return torchcodec_clip(path, pick)
+    idx = pick(count_frames(path))
     frames = _decode(path, set(idx), max(idx))
     if not all(i in frames for i in idx):
         frames = _decode(path, None, None)
         if not frames:
             raise ValueError("no frame could be decoded")
-        n = len(frames)
-        if random_start and n > span:
-            start = int(torch.randint(0, n - span + 1, (1,), generator=generator))
-        idx = clip_indices(n, num_frames, stride, start, short)
+        idx = pick(len(frames))
     return torch.from_numpy(np.stack([frames[i] for i in idx]))  # (T, H, W, 3)
 
 
-def check_video(path: str | Path) -> None:
+def check_video(path: str | Path | BinaryIO) -> None:
     """Cheap up-front check: the container opens, has a video stream and its first frame decodes."""
-    if not _decode(path, {0}, 0):
+    if not _decode(reopenable(path), {0}, 0):
         raise ValueError("no frame could be decoded")
 
 
@@ -255,6 +268,8 @@ def video_folder(
     scales: Sequence[float] = MULTISCALE,
     hflip: bool = True,
     extensions: Sequence[str] = VIDEO_EXTENSIONS,
+    decoder: str = "auto",
+    repeats: int = 1,
 ) -> FolderDataset:
     """A folder of videos (mp4/webm/avi/mkv/mov/m4v, decoded with PyAV) as normalized
     (``in_chans``, ``num_frames``, H, W) clips, one clip per video and read.
@@ -286,7 +301,56 @@ def video_folder(
         and width each one of them, at most one step apart).
     :param hflip: flip half of the training clips horizontally.
     :param extensions: the file suffixes read (case-insensitive).
+    :param decoder: "auto" (torchcodec where it loads, else PyAV), "torchcodec" or "pyav".
+    :param repeats: VideoMAE's repeated sampling: each decoded training clip gives this many
+        independently augmented clips (and masks); a step then holds ``batch_size × repeats``
+        clips. 1 for evaluation clips.
     """
+    codec = video_codec(split, num_frames, stride, img_size, in_chans, augment, short, mean, std, scales, hflip,
+                        decoder, repeats)  # fmt: skip
+    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="video_folder")
+    index = scan_folder(folder, extensions, labels=labels, recursive=recursive, what="video_folder")
+    ds = FolderDataset(index, load=codec.load, transform=codec.transform, strict=strict, check=codec.check,
+                       verify=verify, what=f"video_folder {folder}")  # fmt: skip
+    codec.apply_attrs(ds)
+    return ds
+
+
+class RepeatedClips:
+    """One decoded clip → ``repeats`` independently transformed clips, stacked (R, C, T, H, W)."""
+
+    def __init__(self, transform, repeats: int):
+        self.transform, self.repeats = transform, repeats
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        return torch.stack([self.transform(clip) for _ in range(self.repeats)])
+
+
+def _repeated(transform, repeats: int, augment: bool) -> tuple[object, dict]:
+    _check_positive(repeats=repeats)
+    if repeats == 1 or not augment:
+        return transform, {}
+    return RepeatedClips(transform, int(repeats)), {"repeats": int(repeats)}
+
+
+def video_codec(
+    split: str = "train",
+    num_frames: int = 16,
+    stride: int = 4,
+    img_size: int | Sequence[int] = 224,
+    in_chans: int = 3,
+    augment: bool | None = None,
+    short: str = "loop",
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+    scales: Sequence[float] = MULTISCALE,
+    hflip: bool = True,
+    decoder: str = "auto",
+    repeats: int = 1,
+) -> SampleCodec:
+    """How ``video_folder`` reads one video (a file or its bytes in a shard): a clip decoded
+    with ``decoder``, then the clip transform (``repeats`` times); the options are
+    ``video_folder``'s."""
     check_split(split)
     in_chans = _check_in_chans(in_chans)
     _check_positive(num_frames=num_frames, stride=stride)
@@ -295,15 +359,15 @@ def video_folder(
     default = (IMAGENET_MEAN, IMAGENET_STD) if in_chans == 3 else (IMAGENET_GREY_MEAN, IMAGENET_GREY_STD)
     mean, std = _stats(mean, std, in_chans, default)
     augment = split == "train" if augment is None else augment
-    _av()  # here, once, rather than as a "bad file" for every video when PyAV is missing
-    folder = split_folder(root, split, aliases=("val",) if split == "test" else (), what="video_folder")
-    index = scan_folder(folder, extensions, labels=labels, recursive=recursive, what="video_folder")
-    load = functools.partial(read_clip, num_frames=num_frames, stride=stride, random_start=augment, short=short)
+    chosen = resolve_decoder(decoder)  # here, once: the log line, and a clear error for a decoder that is missing
+    if chosen == "pyav":
+        _av()  # here, once, rather than as a "bad file" for every video when PyAV is missing
+    load = functools.partial(read_clip, num_frames=num_frames, stride=stride, random_start=augment, short=short,
+                             decoder=chosen)  # fmt: skip
     transform = ClipTransform(img_size, in_chans, mean, std, train=augment, hflip=hflip, scales=scales)
-    ds = FolderDataset(index, load=load, transform=transform, strict=strict, check=check_video, verify=verify,
-                       what=f"video_folder {folder}")  # fmt: skip
-    ds.display_options = {"mean": list(mean), "std": list(std)}
-    return ds
+    transform, attrs = _repeated(transform, repeats, augment)
+    return SampleCodec(load=load, transform=transform, check=check_video,
+                       attrs={"display_options": {"mean": list(mean), "std": list(std)}, "decoder": chosen, **attrs})
 
 
 # --- moving digits ---------------------------------------------------------------------------
@@ -356,9 +420,8 @@ class MovingDigits(Dataset):
         self.speed = speed
         self.seed = seed
         self.split_id = split_id
-        self.mean = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1, 1)
-        self.std = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1, 1)
         self.augment = augment
+        self.finish = DigitClipFinish(mean, std, augment)
         self.display_options = {"mean": list(mean), "std": list(std)}
         self.skipped: list[tuple[str, str]] = []  # generated data: nothing can be unreadable
 
@@ -389,12 +452,57 @@ class MovingDigits(Dataset):
 
     def __getitem__(self, idx: int) -> tuple[torch.Tensor, int]:
         clip, label = self.raw_clip(idx)
+        return self.finish(clip), label
+
+    def records(self) -> Iterator[Record]:
+        """The un-normalized clips as ``.npy`` (T, H, W) float32 records (for ``maeflow
+        shard``; ``moving_digits_codec`` reads them back and finishes them as here)."""
+        for i in range(self.num_samples):
+            clip, label = self.raw_clip(i)
+            buf = io.BytesIO()
+            np.save(buf, clip.numpy())
+            yield Record(f"clip_{i:06d}.npy", buf.getvalue(), label, {"index": i})
+
+
+class DigitClipFinish:
+    """(T, H, W) clip in [0, 1] → optionally played backwards (``augment``, probability 1/2
+    from torch's random state), normalized (C, T, H, W)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], augment: bool):
+        self.mean = np.asarray(mean, dtype=np.float32).reshape(-1, 1, 1, 1)
+        self.std = np.asarray(std, dtype=np.float32).reshape(-1, 1, 1, 1)
+        self.augment = augment
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         x = clip.numpy()  # (T, H, W); numpy on purpose: tiny per-item ops, no thread-pool overhead
         if self.augment and int(torch.randint(0, 2, (1,))):
             x = x[::-1]
         x = (x[None] - self.mean) / self.std  # (C, T, H, W)
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), label
+        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
+
+def load_npy(source) -> torch.Tensor:
+    """A ``.npy`` array (path or file object) as a tensor."""
+    return torch.from_numpy(np.load(source, allow_pickle=False))
+
+
+def moving_digits_codec(
+    split: str = "train",
+    in_chans: int = 1,
+    augment: bool | None = None,
+    mean: Sequence[float] | float | None = None,
+    std: Sequence[float] | float | None = None,
+    repeats: int = 1,
+) -> SampleCodec:
+    """How ``moving_digits`` records (clips stored as ``.npy``, see :meth:`MovingDigits.records`)
+    become items, exactly as ``moving_digits`` makes them; ``repeats`` as for ``video_folder``."""
+    check_split(split)
+    in_chans = _check_in_chans(in_chans)
+    mean, std = _stats(mean, std, in_chans, ((MOVING_DIGITS_MEAN,), (MOVING_DIGITS_STD,)))
+    augment = split == "train" if augment is None else augment
+    transform, attrs = _repeated(DigitClipFinish(mean, std, augment), repeats, augment)
+    return SampleCodec(load=load_npy, transform=transform,
+                       attrs={"display_options": {"mean": list(mean), "std": list(std)}, **attrs})
 
 def moving_digits(
     split: str = "train",

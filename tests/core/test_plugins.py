@@ -223,11 +223,11 @@ def test_reading_files_without_an_extra_names_the_install_command(monkeypatch, t
     monkeypatch.setitem(sys.modules, "av", None)
     with pytest.raises(maeflow.MissingDependency, match=r"reading video files needs 'av', which is not installed: "
                                                        r"pip install 'maeflow\[video\]'"):  # fmt: skip
-        video_folder(root=tmp_path)
+        video_folder(root=tmp_path, decoder="pyav")  # ("auto" reads with torchcodec where it loads)
     with pytest.raises(maeflow.MissingDependency, match=r"pip install 'maeflow\[video\]'"):
         read_clip(tmp_path / "clip.mp4")
     config = tmp_path / "video.yaml"
-    data = f"{{name: video_folder, options: {{root: {tmp_path}}}}}"
+    data = f"{{name: video_folder, options: {{root: {tmp_path}, decoder: pyav}}}}"
     config.write_text(f"model: {{name: videomae_vit_test}}\ndata: {data}\nrun: {{output_dir: {tmp_path / 'run'}}}\n")
     assert main(["train", str(config)]) == 2
     err = capsys.readouterr().err.strip()

@@ -16,7 +16,7 @@ def load(name):
     return module
 
 
-@pytest.mark.parametrize("name", ["cpu_step_vs_hf", "gpu_datapath", "gpu_fastpath_parity"])
+@pytest.mark.parametrize("name", ["cpu_step_vs_hf", "gpu_datapath", "gpu_fastpath_parity", "datapath_shards"])
 def test_help(name, capsys):
     with pytest.raises(SystemExit) as exit_info:
         load(name).main(["--help"])
@@ -44,3 +44,10 @@ def test_gpu_datapath_dry_run(capsys):
 def test_gpu_fastpath_parity_dry_run(capsys):
     assert load("gpu_fastpath_parity").main(["--dry-run"]) == 0
     assert "within" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_datapath_shards_dry_run(capsys):
+    assert load("datapath_shards").main(["--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "image      shards" in out and "video      folder  pyav" in out
