@@ -125,42 +125,24 @@ def aggregate(rows: Sequence[dict]) -> dict:
 def trivial_baseline(run_dir: Path, batches: int = 4, batch_size: int = 64, seed: int = 1234) -> dict:
     """Losses of the trained model and of constant predictions on ``batches`` pretraining
     batches (the training split, its augmentation, fresh masks), through the model's own target
-    normalizer and loss. ``trivial`` is the lowest constant-prediction loss."""
-    import torch
-
+    normalizer and loss (:func:`maeflow.eval.baseline.reconstruction_vs_trivial`, what
+    ``maeflow eval`` prints). ``trivial`` is the lowest constant-prediction loss."""
     import maeflow
     from maeflow.checkpoint import read_file
     from maeflow.cli.eval import resolve_checkpoint
     from maeflow.data import build_dataset
-    from maeflow.eval.baseline import trivial_baselines
+    from maeflow.eval.baseline import reconstruction_vs_trivial
 
     raw = read_file(resolve_checkpoint(run_dir))
     model, _ = maeflow.model_from_checkpoint(raw)
-    model.eval()
     data = raw["config"]["data"]
     ds = build_dataset(data["name"], data.get("split", "train"), model=model, **(data.get("options") or {}))
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(ds), generator=g)[: batches * batch_size].tolist()
-    sums: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        for b in range(0, len(order), batch_size):
-            x = torch.stack([torch.as_tensor(ds[i][0]) for i in order[b : b + batch_size]])
-            out = model(x)
-            losses = {"model_loss": out.loss.float()}
-            losses.update({f"baseline_{k.replace(' ', '_')}": v for k, v in
-                           trivial_baselines(model.loss_fn, out.pred, out.target, out.mask).items()})  # fmt: skip
-            fn = next((o.baseline_pred for o in (model, model.loss_fn)
-                       if callable(getattr(o, "baseline_pred", None))), None)  # fmt: skip
-            if fn is not None:
-                losses["baseline_pred"] = model.loss_fn(fn(out.target, out.mask), out.target, out.mask).float()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
-    n = len(order)
-    res = {k: v / n for k, v in sums.items()}
-    res["trivial"] = min(v for k, v in res.items() if k.startswith("baseline_"))
-    res["baseline_batches"] = n
-    return res
+    res = reconstruction_vs_trivial(model, ds, batches=batches, batch_size=batch_size, seed=seed)
+    out = {"model_loss": res["model_loss"], "trivial": res["trivial"], "baseline_batches": res["samples"]}
+    out.update({f"baseline_{k.replace(' ', '_')}": v for k, v in res.items() if k in ("zeros", "mean target")})
+    if "baseline_pred" in res:
+        out["baseline_pred"] = res["baseline_pred"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
