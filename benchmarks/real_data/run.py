@@ -113,6 +113,39 @@ def run_row(records: Sequence[dict], baseline: dict | None, last: int = 5) -> di
     return row
 
 
+def checks(summary: dict) -> dict:
+    """Issue 13's criteria, read off one modality's summary (None where a number is missing):
+    fine-tune gain >= 5 points with the pretrained runs' range above random init's (min > max)
+    and the mean +- std intervals apart; linear probe mean above random's; loss <= 0.8 x trivial."""
+    def get(key, stat="mean"):
+        return (summary.get(key) or {}).get(stat)
+
+    out: dict = {}
+    pre, rnd = summary.get("finetune_pre"), summary.get("finetune_rand")
+    if pre and rnd:
+        out["finetune_gain_ge_5"] = get("finetune_gain") >= 5.0
+        out["finetune_ranges_apart"] = pre["min"] > rnd["max"]
+        out["finetune_std_apart"] = pre["mean"] - pre["std"] > rnd["mean"] + rnd["std"]
+    if get("linear_pre") is not None and get("linear_rand") is not None:
+        out["linear_wins"] = get("linear_pre") > get("linear_rand")
+    if get("loss_ratio") is not None:
+        out["loss_le_0.8_trivial"] = get("loss_ratio") <= 0.8
+    return out
+
+
+def finetune_protocol(config: Path, overrides: Sequence[str] = ()) -> dict:
+    """The config's fine-tuning settings (``eval.finetune_*``, after ``--set`` overrides) for the report."""
+    import yaml
+
+    ev = (yaml.safe_load(Path(config).read_text()) or {}).get("eval") or {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.startswith("eval.finetune_"):
+            ev[key.removeprefix("eval.")] = yaml.safe_load(value)
+    return {"label_fraction": ev.get("finetune_label_fraction", 1.0), "epochs": ev.get("finetune_epochs", 0),
+            "lr": ev.get("finetune_lr")}  # fmt: skip
+
+
 def aggregate(rows: Sequence[dict]) -> dict:
     keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float))})
     return {k: summarize([r.get(k) for r in rows]) for k in keys}
@@ -287,6 +320,23 @@ def to_markdown(result: dict) -> str:
         raw = f"{ref['raw_knn']:.1f} ({ref['chance']:.1f})" if ref else "–"
         lines.append(f"| {mod} | {loss} | {' | '.join(probes)} | {_pm(a.get('finetune_gain'))} | {raw} "
                      f"| {_pm(a.get('wall_s'), 0)} |")  # fmt: skip
+    lines += ["", "Fine-tuning protocol and issue 13's criteria (computed from the runs above; a range is min-max "
+              "over seeds):", "", "| modality | fine-tune labels, epochs | fine-tune pre range | random range "
+              "| gain >= 5 | ranges apart | mean ± std apart | linear wins | loss <= 0.8 trivial |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for mod, res in result["modalities"].items():
+        a, c, ft = res["summary"], res.get("checks") or {}, res.get("finetune") or {}
+
+        def yes(key, c=c):
+            return "–" if c.get(key) is None else ("yes" if c[key] else "**no**")
+
+        def rng(key, a=a):
+            return f"{a[key]['min']:.1f}–{a[key]['max']:.1f}" if a.get(key) else "–"
+
+        labels = f"{ft.get('label_fraction', 1.0):.0%}, {ft.get('epochs', '?')}"
+        lines.append(f"| {mod} | {labels} | {rng('finetune_pre')} | {rng('finetune_rand')} | "
+                     + " | ".join(yes(k) for k in ("finetune_gain_ge_5", "finetune_ranges_apart", "finetune_std_apart",
+                                                   "linear_wins", "loss_le_0.8_trivial")) + " |")  # fmt: skip
     lines += ["", "Per run:", "", "| modality | seed | loss end | model loss / trivial on fresh batches "
               "| kNN | linear | fine-tune | wall (s) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for mod, res in result["modalities"].items():
@@ -375,8 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{row.get('trivial', float('nan')):.4f}; " + ", ".join(
                       f"{p} {row.get(p + '_pre')} vs {row.get(p + '_rand')}" for p in PROBES), flush=True)  # fmt: skip
         reference = None if args.no_raw_knn else raw_input_knn(config)
+        summary = aggregate(list(runs.values()))
         result["modalities"][mod] = {"config": str(config.relative_to(ROOT)), "runs": runs, "reference": reference,
-                                     "summary": aggregate(list(runs.values())), "data": data_summary(data_root, mod)}
+                                     "summary": summary, "checks": checks(summary),
+                                     "finetune": finetune_protocol(config, args.set),
+                                     "data": data_summary(data_root, mod)}
     result["environment"]["machine"]["loadavg_end"] = list(os.getloadavg())
     args.results.mkdir(parents=True, exist_ok=True)
     stem = f"real_data_{result['date']}{'_' + args.tag if args.tag else ''}"
