@@ -113,6 +113,39 @@ def run_row(records: Sequence[dict], baseline: dict | None, last: int = 5) -> di
     return row
 
 
+def checks(summary: dict) -> dict:
+    """Issue 13's criteria, read off one modality's summary (None where a number is missing):
+    fine-tune gain >= 5 points with the pretrained runs' range above random init's (min > max)
+    and the mean +- std intervals apart; linear probe mean above random's; loss <= 0.8 x trivial."""
+    def get(key, stat="mean"):
+        return (summary.get(key) or {}).get(stat)
+
+    out: dict = {}
+    pre, rnd = summary.get("finetune_pre"), summary.get("finetune_rand")
+    if pre and rnd:
+        out["finetune_gain_ge_5"] = get("finetune_gain") >= 5.0
+        out["finetune_ranges_apart"] = pre["min"] > rnd["max"]
+        out["finetune_std_apart"] = pre["mean"] - pre["std"] > rnd["mean"] + rnd["std"]
+    if get("linear_pre") is not None and get("linear_rand") is not None:
+        out["linear_wins"] = get("linear_pre") > get("linear_rand")
+    if get("loss_ratio") is not None:
+        out["loss_le_0.8_trivial"] = get("loss_ratio") <= 0.8
+    return out
+
+
+def finetune_protocol(config: Path, overrides: Sequence[str] = ()) -> dict:
+    """The config's fine-tuning settings (``eval.finetune_*``, after ``--set`` overrides) for the report."""
+    import yaml
+
+    ev = (yaml.safe_load(Path(config).read_text()) or {}).get("eval") or {}
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.startswith("eval.finetune_"):
+            ev[key.removeprefix("eval.")] = yaml.safe_load(value)
+    return {"label_fraction": ev.get("finetune_label_fraction", 1.0), "epochs": ev.get("finetune_epochs", 0),
+            "lr": ev.get("finetune_lr")}  # fmt: skip
+
+
 def aggregate(rows: Sequence[dict]) -> dict:
     keys = sorted({k for r in rows for k, v in r.items() if isinstance(v, (int, float))})
     return {k: summarize([r.get(k) for r in rows]) for k in keys}
@@ -125,42 +158,24 @@ def aggregate(rows: Sequence[dict]) -> dict:
 def trivial_baseline(run_dir: Path, batches: int = 4, batch_size: int = 64, seed: int = 1234) -> dict:
     """Losses of the trained model and of constant predictions on ``batches`` pretraining
     batches (the training split, its augmentation, fresh masks), through the model's own target
-    normalizer and loss. ``trivial`` is the lowest constant-prediction loss."""
-    import torch
-
+    normalizer and loss (:func:`maeflow.eval.baseline.reconstruction_vs_trivial`, what
+    ``maeflow eval`` prints). ``trivial`` is the lowest constant-prediction loss."""
     import maeflow
     from maeflow.checkpoint import read_file
     from maeflow.cli.eval import resolve_checkpoint
     from maeflow.data import build_dataset
-    from maeflow.eval.baseline import trivial_baselines
+    from maeflow.eval.baseline import reconstruction_vs_trivial
 
     raw = read_file(resolve_checkpoint(run_dir))
     model, _ = maeflow.model_from_checkpoint(raw)
-    model.eval()
     data = raw["config"]["data"]
     ds = build_dataset(data["name"], data.get("split", "train"), model=model, **(data.get("options") or {}))
-    g = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(ds), generator=g)[: batches * batch_size].tolist()
-    sums: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[]), torch.no_grad():
-        torch.manual_seed(seed)
-        for b in range(0, len(order), batch_size):
-            x = torch.stack([torch.as_tensor(ds[i][0]) for i in order[b : b + batch_size]])
-            out = model(x)
-            losses = {"model_loss": out.loss.float()}
-            losses.update({f"baseline_{k.replace(' ', '_')}": v for k, v in
-                           trivial_baselines(model.loss_fn, out.pred, out.target, out.mask).items()})  # fmt: skip
-            fn = next((o.baseline_pred for o in (model, model.loss_fn)
-                       if callable(getattr(o, "baseline_pred", None))), None)  # fmt: skip
-            if fn is not None:
-                losses["baseline_pred"] = model.loss_fn(fn(out.target, out.mask), out.target, out.mask).float()
-            for k, v in losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * x.shape[0]
-    n = len(order)
-    res = {k: v / n for k, v in sums.items()}
-    res["trivial"] = min(v for k, v in res.items() if k.startswith("baseline_"))
-    res["baseline_batches"] = n
-    return res
+    res = reconstruction_vs_trivial(model, ds, batches=batches, batch_size=batch_size, seed=seed)
+    out = {"model_loss": res["model_loss"], "trivial": res["trivial"], "baseline_batches": res["samples"]}
+    out.update({f"baseline_{k.replace(' ', '_')}": v for k, v in res.items() if k in ("zeros", "mean target")})
+    if "baseline_pred" in res:
+        out["baseline_pred"] = res["baseline_pred"]
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,6 +320,23 @@ def to_markdown(result: dict) -> str:
         raw = f"{ref['raw_knn']:.1f} ({ref['chance']:.1f})" if ref else "–"
         lines.append(f"| {mod} | {loss} | {' | '.join(probes)} | {_pm(a.get('finetune_gain'))} | {raw} "
                      f"| {_pm(a.get('wall_s'), 0)} |")  # fmt: skip
+    lines += ["", "Fine-tuning protocol and issue 13's criteria (computed from the runs above; a range is min-max "
+              "over seeds):", "", "| modality | fine-tune labels, epochs | fine-tune pre range | random range "
+              "| gain >= 5 | ranges apart | mean ± std apart | linear wins | loss <= 0.8 trivial |",
+              "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for mod, res in result["modalities"].items():
+        a, c, ft = res["summary"], res.get("checks") or {}, res.get("finetune") or {}
+
+        def yes(key, c=c):
+            return "–" if c.get(key) is None else ("yes" if c[key] else "**no**")
+
+        def rng(key, a=a):
+            return f"{a[key]['min']:.1f}–{a[key]['max']:.1f}" if a.get(key) else "–"
+
+        labels = f"{ft.get('label_fraction', 1.0):.0%}, {ft.get('epochs', '?')}"
+        lines.append(f"| {mod} | {labels} | {rng('finetune_pre')} | {rng('finetune_rand')} | "
+                     + " | ".join(yes(k) for k in ("finetune_gain_ge_5", "finetune_ranges_apart", "finetune_std_apart",
+                                                   "linear_wins", "loss_le_0.8_trivial")) + " |")  # fmt: skip
     lines += ["", "Per run:", "", "| modality | seed | loss end | model loss / trivial on fresh batches "
               "| kNN | linear | fine-tune | wall (s) |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for mod, res in result["modalities"].items():
@@ -393,8 +425,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{row.get('trivial', float('nan')):.4f}; " + ", ".join(
                       f"{p} {row.get(p + '_pre')} vs {row.get(p + '_rand')}" for p in PROBES), flush=True)  # fmt: skip
         reference = None if args.no_raw_knn else raw_input_knn(config)
+        summary = aggregate(list(runs.values()))
         result["modalities"][mod] = {"config": str(config.relative_to(ROOT)), "runs": runs, "reference": reference,
-                                     "summary": aggregate(list(runs.values())), "data": data_summary(data_root, mod)}
+                                     "summary": summary, "checks": checks(summary),
+                                     "finetune": finetune_protocol(config, args.set),
+                                     "data": data_summary(data_root, mod)}
     result["environment"]["machine"]["loadavg_end"] = list(os.getloadavg())
     args.results.mkdir(parents=True, exist_ok=True)
     stem = f"real_data_{result['date']}{'_' + args.tag if args.tag else ''}"

@@ -14,7 +14,9 @@ stored in a trainer checkpoint (``eval.dataset``/``eval.options``, else ``data.n
 fine-tuning trains on the train split with the dataset's augmentation default for it
 (``--data augment=false`` turns it off) and is scored on the un-augmented test split, with a
 progress bar (``--no-progress``: none). ``--threads`` defaults to the run's ``run.threads``.
-See docs/evaluation.md.
+For a trainer checkpoint it first prints the reconstruction loss next to the trivial baseline on
+pretraining batches (:func:`maeflow.eval.baseline.reconstruction_vs_trivial`; ``--baseline-batches
+0``: skip). See docs/evaluation.md.
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ def add_arguments(parser) -> None:
                              "eval.finetune_epochs, else 0: off)")  # fmt: skip
     parser.add_argument("--finetune-lr", type=float, help="AdamW peak lr of fine-tuning (default 1e-3)")
     parser.add_argument("--finetune-batch-size", type=int, help="batch size of fine-tuning (default 64)")
+    parser.add_argument("--finetune-label-fraction", type=float, metavar="F",
+                        help="fine-tune on this fraction of each class's training labels (default: the config's "
+                             "eval.finetune_label_fraction, else 1)")  # fmt: skip
+    parser.add_argument("--baseline-batches", type=int, default=4, metavar="N",
+                        help="batches of the pretraining data for the loss vs trivial-baseline line (0: skip)")
     parser.add_argument("--seed", type=int,
                         help="seed of the linear probe and fine-tuning (default: the run's run.seed, else 0); the "
                              "random-init twin is built under seed + 1, as the trainer does")  # fmt: skip
@@ -128,6 +135,7 @@ def _eval_settings(args, stored: dict[str, Any]):
         "train_split": args.train_split, "test_split": args.test_split, "batch_size": args.batch_size,
         "knn_k": args.knn_k, "linear_epochs": args.linear_epochs, "finetune_epochs": args.finetune_epochs,
         "finetune_lr": args.finetune_lr, "finetune_batch_size": args.finetune_batch_size,
+        "finetune_label_fraction": args.finetune_label_fraction,
     }  # fmt: skip
     values.update({k: v for k, v in given.items() if v is not None})
     values.update(final=True, compare_random_init=bool(args.compare_random_init), every_epochs=0)
@@ -175,13 +183,15 @@ def run(args) -> int:
     print(f"{path}: {model.model_name} ({result.format} layout), probing on {name} "
           f"[{settings.train_split} {len(train_ds)} / {settings.test_split} {len(test_ds)}] on {device}")  # fmt: skip
 
+    reconstruction = _reconstruction(model, raw.get("config"), args.baseline_batches, device)
     rows = [(label, evaluator.evaluate(model))]
     if args.compare_random_init:
         rows.append(("random init", evaluator.evaluate(evaluator.twin(model))))  # the trainer's twin
     print(format_table(rows))
     first = rows[0][1]
     s = settings
-    tuned = (f"fine-tuning {s.finetune_epochs} epochs (lr {s.finetune_lr:g}, batch {s.finetune_batch_size}), "
+    labels = f", {s.finetune_label_fraction:.0%} of the labels" if s.finetune_label_fraction < 1 else ""
+    tuned = (f"fine-tuning {s.finetune_epochs} epochs (lr {s.finetune_lr:g}, batch {s.finetune_batch_size}{labels}), "
              if s.finetune_epochs else "")  # fmt: skip
     seconds = sum(r["seconds"] + r.get("finetune_seconds", 0.0) for _, r in rows)
     print(f"{first['num_classes']} classes, {pool} features, kNN k={first['knn_k']} (T=0.07), "
@@ -200,6 +210,8 @@ def run(args) -> int:
             "seed": seed,
             "pretrained": first,
         }
+        if reconstruction is not None:
+            out["reconstruction"] = reconstruction
         if s.finetune_epochs:
             out["finetune_options"] = evaluator.finetune_options  # the fine-tuning split's (augmented by default)
         if args.compare_random_init:
@@ -207,6 +219,25 @@ def run(args) -> int:
         atomic_write(args.json, (json.dumps(out, indent=2, default=str) + "\n").encode())
         print(f"wrote {args.json}")
     return 0
+
+
+def _reconstruction(model, config: dict[str, Any] | None, batches: int, device) -> dict[str, Any] | None:
+    """The loss-vs-trivial line on the run's pretraining data (its ``data`` section), printed;
+    None for a checkpoint without a trainer config or with ``batches`` 0."""
+    from maeflow.data import build_dataset
+    from maeflow.eval.baseline import format_reconstruction, reconstruction_vs_trivial
+
+    if batches < 0:
+        raise ValueError(f"--baseline-batches must be >= 0, got {batches}")
+    data = config.get("data") if isinstance(config, dict) else None
+    if not batches or not isinstance(data, dict) or not data.get("name"):
+        return None
+    split = data.get("split", "train")
+    dataset = build_dataset(data["name"], split, model=model, **(data.get("options") or {}))
+    model.to(device)
+    res = reconstruction_vs_trivial(model, dataset, batches=batches, batch_size=int(data.get("batch_size", 64)))
+    print(format_reconstruction(res, split))
+    return res
 
 
 def format_table(rows: list[tuple[str, dict[str, Any]]]) -> str:

@@ -37,3 +37,23 @@ def test_baseline_leaves_global_rng_and_batchnorm_statistics_alone():
 
 def test_loss_baseline_is_none_for_a_model_it_does_not_understand():
     assert loss_baseline(torch.nn.Linear(2, 2), [(torch.zeros(2), 0)], torch.device("cpu"), seed=0) is None
+
+
+def test_reconstruction_vs_trivial_is_repeatable_and_leaves_the_model_and_rng_alone():
+    from maeflow.eval.baseline import reconstruction_vs_trivial
+
+    torch.manual_seed(0)
+    model = maeflow.create_model("mae_vit_test")
+    model.train()
+    data = [(torch.randn(3, 32, 32), 0) for _ in range(10)]
+    torch.manual_seed(7)
+    expected_next = torch.rand(3)
+    torch.manual_seed(7)
+    first = reconstruction_vs_trivial(model, data, batches=2, batch_size=4, seed=5)
+    assert torch.equal(torch.rand(3), expected_next)
+    assert model.training
+    assert first == reconstruction_vs_trivial(model, data, batches=2, batch_size=4, seed=5)
+    assert first["samples"] == 8
+    assert first["trivial"] == min(first["zeros"], first["mean target"])
+    assert first["ratio"] == first["model_loss"] / first["trivial"]
+    assert 0.5 < first["ratio"] < 2.0  # an untrained model: about the trivial loss

@@ -57,9 +57,15 @@ def test_two_evaluations_of_one_run_print_identical_numbers(modality, tmp_path, 
         out = tmp_path / f"eval{i}.json"
         args = ["eval", str(tmp_path / "run"), "--knn-k", "3", "--linear-epochs", "2", "--device", "cpu"]
         assert main([*args, "--json", str(out)]) == 0
-        printed.append([line for line in capsys.readouterr().out.splitlines() if "%" in line])
+        lines = capsys.readouterr().out.splitlines()
+        printed.append([line for line in lines if "%" in line or line.startswith("reconstruction loss")])
         result = json.loads(out.read_text())
         result["pretrained"].pop("seconds", None)
-        results.append(result["pretrained"])
+        results.append((result["pretrained"], result["reconstruction"]))
     assert results[0] == results[1]
     assert printed[0] == printed[1] and printed[0]
+    # the loss is printed beside the trivial baseline it has to beat (issue 13)
+    assert any(line.startswith("reconstruction loss") and "trivial baseline" in line for line in printed[0])
+    rec = results[0][1]
+    assert rec["trivial"] == min(v for k, v in rec.items() if k in ("zeros", "mean target", "baseline_pred"))
+    assert rec["ratio"] == pytest.approx(rec["model_loss"] / rec["trivial"])
