@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("maeflow.cli.demo", "pretrain a plugin's tiny demo MAE and compare its probes with random init (--list)"),
     "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
     "eval": ("maeflow.cli.eval", "kNN / linear-probe (and optionally fine-tuning) top-1 of a checkpoint's encoder"),
+    "finetune": ("maeflow.cli.finetune", "fine-tune a pretrained encoder with a new head (the papers' recipes)"),
+    "linprobe": ("maeflow.cli.linprobe", "train a linear head on a frozen pretrained encoder (MAE's LARS + BatchNorm)"),
 }
 
 
