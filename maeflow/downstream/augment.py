@@ -117,7 +117,7 @@ def item_augmentation(cfg: AugmentConfig, dataset: Dataset, sample: torch.Tensor
         fns.append(RandomErasing(cfg.random_erasing, mode="pixel", device="cpu"))
     if cfg.freq_mask or cfg.time_mask:
         if sample.ndim != 3:
-            raise ValueError(f"augment.freq_mask/time_mask need (1, T, F) spectrograms, got items {tuple(sample.shape)}")
+            raise ValueError(f"augment.freq_mask/time_mask need (1, T, F) spectrograms, got {tuple(sample.shape)}")
         fns.append(SpecAugment(cfg.freq_mask, cfg.time_mask))
     return Chain(fns) if fns else None
 

@@ -46,6 +46,7 @@ class Classifier(nn.Module):
         self.modality = getattr(backbone, "modality", None)
         self.model_name = getattr(backbone, "model_name", None)
         self.model_args = dict(getattr(backbone, "model_args", {}) or {})
+        self.config = getattr(backbone, "config", None)  # the preset's dataclass (sizes, for exports)
         self.pool, self.norm_kind, self.num_classes = pool, norm, int(num_classes)
         self.dropout_rate = float(dropout)
         n, dim = self.encoder.num_prefix_tokens, self.encoder.embed_dim

@@ -34,8 +34,8 @@ def fit_protocol(r: Downstream) -> DownstreamResult:
     r.strategy, r.device, r.precision = Strategy(device=device), device, Precision("fp32", device)
     seed_everything(c.run.seed)
     backbone, r.source = load_encoder(c.model)
-    no_aug = c.model_copy(update={"data": c.data.model_copy(update={"train_options": {**c.data.train_options,
-                                                                                       "augment": False}})})  # fmt: skip
+    plain = c.data.model_copy(update={"train_options": {**c.data.train_options, "augment": False}})
+    no_aug = c.model_copy(update={"data": plain})
     train, r.test_ds = build_splits(no_aug, backbone)
     r.num_classes = count_classes(c, train, r.test_ds)
     pool = "cls" if c.head.pool == "cls" else "mean"
@@ -56,7 +56,8 @@ def fit_protocol(r: Downstream) -> DownstreamResult:
     (r.output_dir / "config.yaml").write_text(c.to_yaml())
     metrics = MetricsLogger(r.output_dir, tensorboard=False)
     record = {"type": "eval", "step": 0, "epoch": t.epochs, "protocol_top1": res["top1"],
-              "protocol_train_top1": res["train_top1"], **{k: v for k, v in ev.items() if k != "confusion"}}  # fmt: skip
+              "protocol_train_top1": res["train_top1"],
+              **{k: v for k, v in ev.items() if k != "confusion"}}  # fmt: skip
     metrics.write(record, 0)
     metrics.close()
     pt, st = save_classifier(model, r.output_dir)

@@ -176,8 +176,10 @@ class Downstream:
         # MAE's LARS: weight matrices adapt their step by the trust ratio and take the weight
         # decay; biases and norms neither
         trainable = [p for p in model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in trainable if p.ndim > 1], "weight_decay": t.weight_decay, "always_adapt": True},
-                  {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0, "always_adapt": False}]  # fmt: skip
+        groups = [
+            {"params": [p for p in trainable if p.ndim > 1], "weight_decay": t.weight_decay, "always_adapt": True},
+            {"params": [p for p in trainable if p.ndim <= 1], "weight_decay": 0.0, "always_adapt": False},
+        ]
         return Lars([g for g in groups if g["params"]], lr=self.peak_lr, momentum=t.momentum, trust_coeff=0.001)
 
     # ------------------------------------------------------------------ state
@@ -185,9 +187,10 @@ class Downstream:
     def _state(self, epoch: int, step_in_epoch: int) -> dict[str, Any]:
         progress = {"epoch": epoch, "step_in_epoch": step_in_epoch, "global_step": self.global_step,
                     "best_top1": self.best_top1, "seed": self.cfg.run.seed}  # fmt: skip
-        state = {**classifier_payload(self.raw, with_weights=False), **ckpt.capture(self.strategy, self.wrapped,
-                 self.optimizer), "scheduler": self.scheduler.state_dict(),
-                 "scaler": self.precision.scaler.state_dict(), "progress": progress, "config": self.cfg.to_dict()}  # fmt: skip
+        state = {**classifier_payload(self.raw, with_weights=False),
+                 **ckpt.capture(self.strategy, self.wrapped, self.optimizer),
+                 "scheduler": self.scheduler.state_dict(), "scaler": self.precision.scaler.state_dict(),
+                 "progress": progress, "config": self.cfg.to_dict()}  # fmt: skip
         if self.ema is not None:
             state["ema"] = {k: v.detach().cpu() for k, v in self.ema.module.state_dict().items()}
         return state
@@ -305,7 +308,8 @@ class Downstream:
             (self.output_dir / "config.yaml").write_text(c.to_yaml())
             log.info("%s %s from %s: %d classes, %d steps (%d per epoch), batch %d, peak lr %.3g, %s on %s",
                      c.task, self.raw.model_name, self.source, self.num_classes, self.total_steps,
-                     self.steps_per_epoch, c.data.batch_size, self.peak_lr, self.precision.name, self.device)  # fmt: skip
+                     self.steps_per_epoch, c.data.batch_size, self.peak_lr, self.precision.name,
+                     self.device)  # fmt: skip
         self.metrics = MetricsLogger(self.output_dir, enabled=main, tensorboard=False)
         bar = None
         if main and c.train.progress:
