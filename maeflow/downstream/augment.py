@@ -42,7 +42,8 @@ class AugmentedItems(Dataset):
 class ImageRandAugment:
     """timm RandAugment on a normalized (C, H, W) image: undo ``mean``/``std``, to 8-bit PIL (grey
     images through RGB), augment, back to a normalized tensor. The dataset's crop and flip ran
-    before, as in timm's ``create_transform`` (the 8-bit round trip is the only difference)."""
+    before, as in timm's ``create_transform`` (the 8-bit round trip is the only difference).
+    A (C, T, H, W) clip gets the same ops and magnitudes on every frame (VideoMAE's way)."""
 
     def __init__(self, config: str, mean: Sequence[float], std: Sequence[float], img_size: int):
         from timm.data import rand_augment_transform
@@ -59,6 +60,17 @@ class ImageRandAugment:
                 op.magnitude_max = min(op.magnitude_max or 10.0, 9.9)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:  # (C, T, H, W): replay the same draws for every frame
+            states = random.getstate(), np.random.get_state()
+            frames = []
+            for t in range(x.shape[1]):
+                random.setstate(states[0])
+                np.random.set_state(states[1])
+                frames.append(self._image(x[:, t]))
+            return torch.stack(frames, dim=1)
+        return self._image(x)
+
+    def _image(self, x: torch.Tensor) -> torch.Tensor:
         from PIL import Image
 
         c = x.shape[0]
@@ -70,6 +82,21 @@ class ImageRandAugment:
         t = torch.from_numpy(np.asarray(out, dtype=np.float32).copy()) / 255.0
         t = t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1)
         return (t - self.mean) / self.std
+
+
+class ClipErasing:
+    """timm RandomErasing for a (C, H, W) image, or per frame of a (C, T, H, W) clip (VideoMAE
+    erases the frames of a clip independently)."""
+
+    def __init__(self, probability: float):
+        from timm.data.random_erasing import RandomErasing
+
+        self.op = RandomErasing(probability, mode="pixel", device="cpu")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:
+            return self.op(x.transpose(0, 1).contiguous()).transpose(0, 1).contiguous()  # (T, C, H, W) as a batch
+        return self.op(x)
 
 
 class SpecAugment:
@@ -107,14 +134,14 @@ def item_augmentation(cfg: AugmentConfig, dataset: Dataset, sample: torch.Tensor
     fns: list[Callable] = []
     if cfg.rand_augment:
         opts = getattr(dataset, "display_options", None) or {}
-        if sample.ndim != 3 or "mean" not in opts:
-            raise ValueError("augment.rand_augment needs image items (C, H, W) from a dataset with display_options "
-                             "mean/std (digits, image_folder)")  # fmt: skip
+        if sample.ndim not in (3, 4) or "mean" not in opts:
+            raise ValueError("augment.rand_augment needs image (C, H, W) or clip (C, T, H, W) items from a dataset "
+                             "with display_options mean/std (digits, image_folder, video datasets)")  # fmt: skip
         fns.append(ImageRandAugment(cfg.rand_augment, opts["mean"], opts["std"], int(max(sample.shape[-2:]))))
     if cfg.random_erasing:
-        from timm.data.random_erasing import RandomErasing
-
-        fns.append(RandomErasing(cfg.random_erasing, mode="pixel", device="cpu"))
+        if sample.ndim not in (3, 4):
+            raise ValueError(f"augment.random_erasing needs image or clip items, got {tuple(sample.shape)}")
+        fns.append(ClipErasing(cfg.random_erasing))
     if cfg.freq_mask or cfg.time_mask:
         if sample.ndim != 3:
             raise ValueError(f"augment.freq_mask/time_mask need (1, T, F) spectrograms, got {tuple(sample.shape)}")

@@ -121,6 +121,15 @@ class DownstreamRun(_Section):
     threads: int | None = Field(None, gt=0)
 
 
+# MAE's linear probe (He et al., CVPR 2022, Table 10): the cls token, BatchNorm without affine in
+# front of the head (trunc-normal 0.01), LARS at base lr 0.1, no weight decay, 90 epochs, 10 warm-up
+LINPROBE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "head": {"pool": "cls", "norm": "batchnorm", "init_std": 0.01},
+    "train": {"optimizer": "lars", "blr": 0.1, "weight_decay": 0.0, "epochs": 90, "warmup_epochs": 10,
+              "label_smoothing": 0.0},
+}
+
+
 class DownstreamConfig(_Section):
     """A fine-tuning or linear-probing run. See docs/finetune.md."""
 
@@ -131,6 +140,18 @@ class DownstreamConfig(_Section):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     train: DownstreamTrain = Field(default_factory=DownstreamTrain)
     run: DownstreamRun = Field(default_factory=DownstreamRun)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _linprobe_defaults(cls, data: Any) -> Any:
+        """``task: linprobe`` defaults to MAE's probe (:data:`LINPROBE_DEFAULTS`) where the config is silent."""
+        if not isinstance(data, dict) or data.get("task") != "linprobe":
+            return data
+        data = dict(data)
+        for section, defaults in LINPROBE_DEFAULTS.items():
+            given = data.get(section) if isinstance(data.get(section), dict) else {}
+            data[section] = {**defaults, **given}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> DownstreamConfig:

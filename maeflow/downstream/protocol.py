@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 def fit_protocol(r: Downstream) -> DownstreamResult:
-    from maeflow.downstream.recipe import DownstreamResult, build_splits, count_classes
+    from maeflow.downstream.data import build_splits, count_classes
+    from maeflow.downstream.recipe import DownstreamResult
     from maeflow.eval.features import extract_features
     from maeflow.eval.linear import linear_probe
     from maeflow.train.logger import MetricsLogger

@@ -30,6 +30,7 @@ from torch.utils.data import Dataset
 from maeflow.downstream.augment import AugmentedItems, batch_mixer, item_augmentation, seeded
 from maeflow.downstream.classifier import Classifier, classifier_payload, load_encoder
 from maeflow.downstream.config import DownstreamConfig
+from maeflow.downstream.data import PaddedShard, build_splits, count_classes
 from maeflow.downstream.report import confusion_figure, labels_of, save_classifier, topk_hits
 from maeflow.runtime import Precision, Strategy, WarmupCosine, build_optimizer, resolve_device, seed_everything
 from maeflow.runtime import state as ckpt
@@ -50,48 +51,6 @@ class DownstreamResult:
     interrupted: str | None = None
     files: dict[str, Path] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
-
-
-def build_splits(cfg: DownstreamConfig, backbone: nn.Module | None) -> tuple[Dataset, Dataset]:
-    """The train split (``options`` + ``train_options``, the dataset's own augmentation default)
-    and the held-out split (``options`` + ``test_options``, ``augment=False`` where the builder has it)."""
-    from maeflow.data import build_dataset, builder_options
-    from maeflow.plugins import registry
-
-    d = cfg.data
-    valid = builder_options(registry("dataset").get(d.name))
-    test_opts = {**d.options, **d.test_options}
-    if (valid is None or "augment" in valid) and "augment" not in test_opts:
-        test_opts["augment"] = False
-    train = build_dataset(d.name, split=d.train_split, model=backbone, **{**d.options, **d.train_options})
-    return train, build_dataset(d.name, split=d.test_split, model=backbone, **test_opts)
-
-
-def count_classes(cfg: DownstreamConfig, train: Dataset, test: Dataset) -> int:
-    from torch.utils.data import DataLoader
-
-    from maeflow.eval.features import _num_classes
-    from maeflow.eval.finetune import _scan_num_classes
-
-    n = cfg.data.num_classes or _num_classes(train, test)
-    return n or _scan_num_classes([DataLoader(ds, batch_size=256) for ds in (train, test)])
-
-
-class _Padded(Dataset):
-    """Rank ``r``'s share of the held-out split, padded to the same length on every rank (FSDP
-    needs the same number of forwards everywhere); padded items carry ``valid = 0``."""
-
-    def __init__(self, dataset: Dataset, rank: int, world: int):
-        self.dataset, self.idx = dataset, list(range(rank, len(dataset), world))
-        self.n = -(-len(dataset) // world)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int):
-        real = i < len(self.idx)
-        x, y = self.dataset[self.idx[i] if real else 0][:2]
-        return x, y, int(real)
 
 
 class Downstream:
@@ -239,8 +198,14 @@ class Downstream:
         y = torch.as_tensor(target).to(self.device, non_blocking=True)
         scaler = self.precision.scaler
         with seeded(seed, self.device):
-            if self.mixer is not None:
-                x, y = self.mixer(x, y.long())
+            if self.mixer is not None:  # timm's cutmix boxes the last two axes: clips go in as (B, C·T, H, W)
+                flat = x.flatten(1, 2) if x.ndim == 5 else x
+                if y.ndim == 2:  # multi-hot targets: timm mixes the inputs, the targets mix with its lam
+                    lam = self.mixer._mix_batch(flat)
+                    y = y.float() * lam + y.float().flip(0) * (1.0 - lam)
+                else:
+                    flat, y = self.mixer(flat, y.long())
+                x = flat.view(inputs.shape)
             with self.precision.autocast():
                 logits = self.wrapped(x)  # (B, C)
             loss = self._loss(logits.float(), y)
@@ -264,7 +229,7 @@ class Downstream:
         was = model.training
         model.eval()
         c = self.num_classes
-        shard = _Padded(self.test_ds, self.strategy.dist.rank, self.strategy.world_size)
+        shard = PaddedShard(self.test_ds, self.strategy.dist.rank, self.strategy.world_size)
         loader = DataLoader(shard, batch_size=max(1, self.cfg.data.batch_size // self.strategy.world_size),
                             num_workers=self.cfg.data.num_workers)  # fmt: skip
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)  # n, top1, top5, loss
