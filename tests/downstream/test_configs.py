@@ -70,6 +70,6 @@ def test_layer_decay_gives_the_published_per_block_ratios(depth, decay):
     assert scale[id(named["encoder.cls_token"])] == pytest.approx(decay ** (depth + 1))
     for name in ("head.weight", "head.bias", "head_norm.weight"):
         assert scale[id(named[name])] == 1.0
-    ratios = [scale[id(named[f"encoder.blocks.{i + 1}.mlp.fc1.weight"])] / scale[id(named[f"encoder.blocks.{i}.mlp.fc1.weight"])]
-              for i in range(depth - 1)]  # fmt: skip
+    fc1 = [scale[id(named[f"encoder.blocks.{i}.mlp.fc1.weight"])] for i in range(depth)]
+    ratios = [b / a for a, b in zip(fc1, fc1[1:], strict=False)]
     torch.testing.assert_close(torch.tensor(ratios), torch.full((depth - 1,), 1 / decay, dtype=torch.float32))
