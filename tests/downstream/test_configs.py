@@ -17,9 +17,14 @@ ENV = {name: "/data" for name in ("IMAGENET_ROOT", "KINETICS_ROOT", "ESC50_ROOT"
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*/finetune_*.yaml")) + sorted(CONFIGS.glob("*/linprobe_*.yaml")),
                          ids=lambda p: f"{p.parent.name}/{p.name}")  # fmt: skip
 def test_every_downstream_config_validates(path):
+    from maeflow.plugins import registry
+
     cfg = load_downstream_config(path, env=ENV)
     assert path.read_text().startswith("# ")  # each config starts with the command that runs it
     assert cfg.task in path.name
+    registry("dataset").get(cfg.data.name)
+    if cfg.model.name:
+        registry("model").get(cfg.model.name)
 
 
 def test_imagenet_finetune_recipe_is_the_papers():
