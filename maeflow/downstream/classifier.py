@@ -7,7 +7,8 @@ and a linear head, as MAE's fine-tuning and linear probing build it.
 
 Pooling ``avg`` with ``fc_norm`` replaces the encoder's final norm by a LayerNorm after the
 token mean (MAE's fine-tuning, timm's ``global_pool="avg"``); ``cls`` reads the cls token;
-``cls_max`` concatenates it with the token-wise max (Point-MAE's head input). ``batchnorm`` is
+``cls_max`` concatenates it with the token-wise max (Point-MAE's head input); an encoder pretrained
+without a cls token gets a new one, as Point-MAE fine-tunes. ``batchnorm`` is
 ``BatchNorm1d`` without affine parameters (MAE's linear probe), which exports folded into the
 head. The decoder and mask token are not part of the classifier.
 """
@@ -51,7 +52,9 @@ class Classifier(nn.Module):
         self.dropout_rate = float(dropout)
         n, dim = self.encoder.num_prefix_tokens, self.encoder.embed_dim
         if pool in ("cls", "cls_max") and not n:
-            raise ValueError(f"head.pool={pool} needs an encoder with a cls token; use avg or max")
+            # Point-MAE fine-tunes with a new cls token in front of a pretrained encoder that had none
+            self.encoder.cls_token = nn.Parameter(nn.init.trunc_normal_(torch.zeros(1, 1, dim), std=0.02))
+            log.info("the encoder has no cls token: a new one is learned (head.pool=%s)", pool)
         width = 2 * dim if pool == "cls_max" else dim
         if norm == "fc_norm":
             eps = getattr(self.encoder.norm, "eps", 1e-6)
