@@ -104,7 +104,9 @@ class SpecAugment:
     normalized spectrogram's mean), as Audio-MAE fine-tunes."""
 
     def __init__(self, freq_mask: int, time_mask: int):
-        import torchaudio.transforms as TA
+        from maeflow._optional import import_optional
+
+        TA = import_optional("torchaudio.transforms", install="maeflow[audio]", needed_for="SpecAugment")
 
         self.freq = TA.FrequencyMasking(freq_mask) if freq_mask else None
         self.time = TA.TimeMasking(time_mask) if time_mask else None
