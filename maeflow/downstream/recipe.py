@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -218,8 +219,15 @@ class Downstream:
         self.optimizer.zero_grad(set_to_none=True)
         if self.ema is not None:
             self.ema.update(self.raw, step=self.global_step)
-        value = self.strategy.all_reduce_mean(loss.detach().reshape(1))
-        return float(value[0])
+        # one all-reduce: the mean loss, and whether any process was asked to stop (all stop together)
+        stop = torch.tensor(float(self._stop is not None), device=loss.device)
+        packed = self.strategy.all_reduce_mean(torch.stack([loss.detach(), stop]))
+        self._agreed_stop = bool(packed[1] > 0)
+        value = float(packed[0])
+        if not math.isfinite(value):
+            raise ValueError(f"the loss is {value} at step {self.global_step + 1}: lower the lr, use bf16 instead "
+                             "of fp16, or set train.clip_grad")  # fmt: skip
+        return value
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, Any]:
@@ -265,7 +273,7 @@ class Downstream:
         from maeflow.data import sample_seed
         from maeflow.train.logger import MetricsLogger
 
-        self.global_step, self.best_top1, self._saved_step = 0, None, -1
+        self.global_step, self.best_top1, self._saved_step, self._agreed_stop = 0, None, -1, False
         epoch, step_in_epoch = self._resume()
         main = self.strategy.is_main
         if main:
@@ -311,7 +319,8 @@ class Downstream:
                                             "epoch": round(record["epoch"], 4), "loss": window[0] / window[1],
                                             "lr": lr}, self.global_step)  # fmt: skip
                         window = [0.0, 0]
-                    if self._stop is not None:
+                    if self._agreed_stop or (self._stop and not self.strategy.dist.enabled):
+                        self._stop = self._stop or "request"
                         break
                 if self._stop is not None or step_in_epoch < self.steps_per_epoch:
                     break
