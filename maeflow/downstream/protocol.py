@@ -67,6 +67,7 @@ def fit_protocol(r: Downstream) -> DownstreamResult:
     summary = {"task": c.task, "source": r.source, "protocol_top1": res["top1"], "top1": ev["top1"],
                "top5": ev["top5"], "num_classes": r.num_classes, "num_test": ev["num_test"]}  # fmt: skip
     (r.output_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    return DownstreamResult(r.output_dir, 0, t.epochs, top1=res["top1"], top5=ev["top5"], best_top1=res["top1"],
+    steps = t.epochs * -(-len(y_train) // bs)  # the probe's SGD steps
+    return DownstreamResult(r.output_dir, steps, t.epochs, top1=res["top1"], top5=ev["top5"], best_top1=res["top1"],
                             files={"classifier": pt, "safetensors": st, "confusion": png,
                                    "summary": r.output_dir / "summary.json"}, history=[record])  # fmt: skip
