@@ -21,6 +21,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("maeflow.cli.bench", "measure presets side by side: speed, FLOPs, memory, loss vs baseline, probes"),
     "eval": ("maeflow.cli.eval", "kNN / linear-probe (and optionally fine-tuning) top-1 of a checkpoint's encoder"),
     "shard": ("maeflow.cli.shard", "write a config's dataset to WebDataset tar shards (read by data.name=webdataset)"),
+    "finetune": ("maeflow.cli.finetune", "fine-tune a pretrained encoder with a new head (the papers' recipes)"),
+    "linprobe": ("maeflow.cli.linprobe", "train a linear head on a frozen pretrained encoder (MAE's LARS + BatchNorm)"),
 }
 
 

@@ -2,6 +2,7 @@
 
 maeflow convert run/checkpoints/last.pt --to timm -o vit_b_encoder.safetensors
 maeflow convert mae_visualize_vit_base.pth --model mae_vit_base_patch16 --to hf -o hf.pt
+maeflow convert runs/finetune/classifier.pt --to timm -o vit_b_classifier.safetensors   # with its head
 """
 
 from __future__ import annotations
@@ -25,6 +26,21 @@ def run(args) -> int:
     from maeflow.cli.common import parse_overrides
 
     raw = read_file(args.checkpoint)
+    from maeflow.downstream.classifier import classifier_from_checkpoint, classifier_payload, is_classifier_checkpoint
+
+    if is_classifier_checkpoint(raw):  # maeflow finetune / linprobe output: exported with its head
+        model = classifier_from_checkpoint(raw)
+        payload = classifier_payload(model)
+        print(f"loaded {args.checkpoint} (maeflow classifier, {model.num_classes} classes) on {model.model_name}")
+        out = Path(args.output)
+        if args.to == "maeflow":
+            from maeflow.utils.io import atomic_torch_save
+
+            write_state_dict(payload["model"], out) if out.suffix == ".safetensors" else atomic_torch_save(payload, out)
+        else:
+            write_state_dict(export_state_dict(model, args.to), out)
+        print(f"wrote {out} ({args.to} layout)")
+        return 0
     if args.model:
         model = maeflow.create_model(args.model, **parse_overrides(args.set))
         result = maeflow.load_checkpoint(model, raw)

@@ -54,9 +54,12 @@ def linear_probe(
     warmup_epochs: int = 5,
     num_classes: int | None = None,
     seed: int = 0,
+    return_weights: bool = False,
 ) -> dict[str, float]:
     """Train a linear classifier on standardized frozen features; return ``{"top1": test
-    accuracy %, "train_top1": training accuracy %}``.
+    accuracy %, "train_top1": training accuracy %}`` (with ``return_weights`` also ``"weight"``
+    (D, C), ``"bias"`` (C,), and the standardization's ``"mean"`` / ``"var"`` (D,): what a
+    ``BatchNorm1d`` without affine parameters in front of the head holds).
 
     Shapes: features (N, D) / (M, D), labels (N,) / (M,) in ``0..num_classes-1``. The weights
     start at zero and the batch order comes from a generator seeded with ``seed``, so the result
@@ -111,4 +114,9 @@ def linear_probe(
     with torch.no_grad():
         train_acc = ((x_train @ weight + bias).argmax(1) == y_train).float().mean().item()
         test_acc = ((x_test @ weight + bias).argmax(1) == y_test).float().mean().item()
-    return {"top1": 100.0 * test_acc, "train_top1": 100.0 * train_acc}
+    out = {"top1": 100.0 * test_acc, "train_top1": 100.0 * train_acc}
+    if return_weights:
+        feats = train_features.float()
+        out.update(weight=weight.detach(), bias=bias.detach(), mean=feats.mean(dim=0),
+                   var=feats.var(dim=0, unbiased=False))  # fmt: skip
+    return out

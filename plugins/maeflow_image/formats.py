@@ -74,7 +74,8 @@ class OfficialMAEFormat:
 class TimmViTFormat:
     """timm ``VisionTransformer`` encoder state dict (export only; timm files load through the
     ``mae`` format, which has the same names). ``timm.create_model("vit_base_patch16_224",
-    num_classes=0)`` loads the result strictly."""
+    num_classes=0)`` loads the result strictly. A fine-tuned classifier exports with its head
+    (:mod:`maeflow_image.classifier_export`)."""
 
     description = "timm ViT encoder: cls_token, pos_embed, patch_embed, blocks.N, norm"
     modalities = ("image",)
@@ -83,6 +84,10 @@ class TimmViTFormat:
         return False
 
     def from_maeflow(self, sd, model):
+        if getattr(model, "is_classifier", False):  # a maeflow finetune / linprobe classifier, with its head
+            from maeflow_image.classifier_export import to_timm
+
+            return to_timm(sd, model, _MAE_RULES, _with_cls_slot)
         enc = {k: v for k, v in sd.items() if k.startswith(("tokenizer.", "encoder."))}
         out = rename_prefixes(enc, _MAE_RULES)
         out["pos_embed"] = _with_cls_slot(model.encoder.pos_embed.table)
@@ -183,6 +188,10 @@ class HuggingFaceViTMAEFormat:
         return out
 
     def from_maeflow(self, sd, model):
+        if getattr(model, "is_classifier", False):  # as ViTForImageClassification (new names)
+            from maeflow_image.classifier_export import to_hf
+
+            return to_hf(sd, model, HuggingFaceViTMAEFormat("new"))
         gen = self.generation
         enc_stack, dec_stack = _HF_STACKS[gen]
         out = {}

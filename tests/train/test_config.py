@@ -36,6 +36,11 @@ def test_every_shipped_config_validates(path):
 
         assert load_bench_config(path, env=AnyEnv())[0].entries
         return
+    if path.name.startswith(("finetune_", "linprobe_")):  # the downstream schema (tests/downstream)
+        from maeflow.downstream import load_downstream_config
+
+        assert load_downstream_config(path, env=AnyEnv()).task in path.name
+        return
     cfg = load_config(path, env=AnyEnv())
     check_registered(cfg)
     Trainer(None, [], cfg.train, cfg.data, cfg.run, cfg.eval)  # the recipe takes the sections as they are
