@@ -1,6 +1,8 @@
 """The one grammar of maeflow's YAML configs: overrides, ``${ENV}`` references, key checks and
-validation messages, shared by the run config (:mod:`maeflow.config`) and the bench config
-(:mod:`maeflow.bench.config`).
+validation messages, shared by the run config (:mod:`maeflow.config`), the downstream config
+(:mod:`maeflow.downstream.config`) and the bench config (:mod:`maeflow.bench.config`);
+:func:`config_from_data` / :func:`load_config_file` are the whole path from data or a file to a
+validated schema.
 
 - An override is ``dotted.key=value``; the value is read as YAML (``3``, ``0.5``, ``true``,
   ``null``, ``[0.9, 0.95]``, ``{lr: 1e-3}``; anything else stays a string). Each part of the key
@@ -167,3 +169,44 @@ def validate(schema: type[BaseModel], data: Any, where: Callable[[tuple], Iterab
         return schema.model_validate(data)
     except ValidationError as exc:
         raise ValueError(format_validation_error(exc, where)) from None
+
+
+def plain(obj: Any) -> Any:
+    """Mappings as ``dict`` with ``str`` keys and sequences as ``list``, all the way down."""
+    if isinstance(obj, Mapping):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def config_from_data(schema: type[BaseModel], data: Any, overrides: Mapping[str, Any] | None = None,
+                     env: Mapping[str, str] | None = None) -> Any:  # fmt: skip
+    """Nested ``data`` (+ dotted ``overrides``, then ``${ENV}`` from ``env``, default
+    ``os.environ``) checked key by key and validated into ``schema``."""
+    import os
+
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a config must be a mapping of sections, got {type(data).__name__}")
+    merged = plain(dict(data))
+    check_keys(merged, schema)
+    for dotted, value in dict(overrides or {}).items():
+        set_dotted(merged, dotted, value, schema)
+    merged = interpolate_env(merged, os.environ if env is None else env)
+    try:
+        return validate(schema, merged)
+    except ValueError as exc:
+        raise ValueError(f"invalid config: {exc}") from None
+
+
+def load_config_file(schema: type[BaseModel], path: str | Path, overrides: Iterable[str] | Mapping[str, Any] | None,
+                     env: Mapping[str, str] | None = None) -> Any:  # fmt: skip
+    """Read the YAML file at ``path`` and :func:`config_from_data` it; ``overrides`` may be
+    ``key=value`` strings. Errors name the file."""
+    data = read_yaml(path, "config file")
+    if overrides is not None and not isinstance(overrides, Mapping):
+        overrides = parse_overrides(overrides)
+    try:
+        return config_from_data(schema, data, overrides, env)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None

@@ -26,7 +26,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from maeflow._configio import check_keys, interpolate_env, parse_overrides, read_yaml, set_dotted, validate
+from maeflow._configio import (  # noqa: F401  (check_keys, interpolate_env, validate: the grammar's names, re-exported)
+    check_keys,
+    config_from_data,
+    interpolate_env,
+    load_config_file,
+    plain,
+    set_dotted,
+    validate,
+)
 
 
 class _Section(BaseModel):
@@ -154,18 +162,10 @@ class Config(_Section):
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, not tuples): what ``config.yaml`` and checkpoints hold."""
-        return _plain(self.model_dump(mode="json"))
+        return plain(self.model_dump(mode="json"))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
-
-
-def _plain(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    return obj
 
 
 def apply_dotted(data: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -182,16 +182,7 @@ def config_from_dict(
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Validate nested ``data`` (+ dotted ``overrides``) into a :class:`Config`."""
-    if not isinstance(data, Mapping):
-        raise ValueError(f"a config must be a mapping of sections, got {type(data).__name__}")
-    merged = _plain(dict(data))
-    check_keys(merged, Config)
-    apply_dotted(merged, dict(overrides or {}))
-    merged = interpolate_env(merged, os.environ if env is None else env)
-    try:
-        return validate(Config, merged)
-    except ValueError as exc:
-        raise ValueError(f"invalid config: {exc}") from None
+    return config_from_data(Config, data, overrides, env)
 
 
 def load_config(
@@ -200,13 +191,7 @@ def load_config(
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Read a YAML config, apply ``key.sub=value`` overrides, resolve ``${ENV}`` and validate."""
-    data = read_yaml(path, "config file")
-    if isinstance(overrides, list):
-        overrides = parse_overrides(overrides)
-    try:
-        return config_from_dict(data, overrides, env)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    return load_config_file(Config, path, overrides, env)
 
 
 def check_registered(cfg: Config) -> None:

@@ -23,8 +23,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from maeflow._configio import check_keys, interpolate_env, parse_overrides, read_yaml, set_dotted, validate
-from maeflow.config import _plain, _Section
+from maeflow._configio import config_from_data, load_config_file, plain
+from maeflow.config import _Section
 
 
 class SourceConfig(_Section):
@@ -162,7 +162,7 @@ class DownstreamConfig(_Section):
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return _plain(self.model_dump(mode="json"))
+        return plain(self.model_dump(mode="json"))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -170,26 +170,12 @@ class DownstreamConfig(_Section):
 
 def downstream_config_from_dict(data: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
                                 env: Mapping[str, str] | None = None) -> DownstreamConfig:  # fmt: skip
-    if not isinstance(data, Mapping):
-        raise ValueError(f"a config must be a mapping of sections, got {type(data).__name__}")
-    merged = _plain(dict(data))
-    check_keys(merged, DownstreamConfig)
-    for key, value in dict(overrides or {}).items():
-        set_dotted(merged, key, value, DownstreamConfig)
-    merged = interpolate_env(merged, os.environ if env is None else env)
-    try:
-        return validate(DownstreamConfig, merged)
-    except ValueError as exc:
-        raise ValueError(f"invalid config: {exc}") from None
+    """Validate nested ``data`` (+ dotted ``overrides``) into a :class:`DownstreamConfig`."""
+    return config_from_data(DownstreamConfig, data, overrides, env)
 
 
 def load_downstream_config(path: str | os.PathLike, overrides: list[str] | Mapping[str, Any] | None = None,
                            env: Mapping[str, str] | None = None) -> DownstreamConfig:  # fmt: skip
     """Read a downstream YAML config, apply ``key=value`` overrides, resolve ``${ENV}``, validate."""
-    data = read_yaml(path, "config file")
-    if isinstance(overrides, list):
-        overrides = parse_overrides(overrides)
-    try:
-        return downstream_config_from_dict(data, overrides, env)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
+    return load_config_file(DownstreamConfig, path, overrides, env)
+
