@@ -135,15 +135,10 @@ def checks(summary: dict) -> dict:
 
 def finetune_protocol(config: Path, overrides: Sequence[str] = ()) -> dict:
     """The config's fine-tuning settings (``eval.finetune_*``, after ``--set`` overrides) for the report."""
-    import yaml
+    from maeflow.config import load_config
 
-    ev = (yaml.safe_load(Path(config).read_text()) or {}).get("eval") or {}
-    for item in overrides:
-        key, _, value = item.partition("=")
-        if key.startswith("eval.finetune_"):
-            ev[key.removeprefix("eval.")] = yaml.safe_load(value)
-    return {"label_fraction": ev.get("finetune_label_fraction", 1.0), "epochs": ev.get("finetune_epochs", 0),
-            "lr": ev.get("finetune_lr")}  # fmt: skip
+    ev = load_config(config, list(overrides)).eval
+    return {"label_fraction": ev.finetune_label_fraction, "epochs": ev.finetune_epochs, "lr": ev.finetune_lr}
 
 
 def aggregate(rows: Sequence[dict]) -> dict:
@@ -400,8 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (out / "real_data_wall.json").write_text(json.dumps({"wall_s": wall}) + "\n")
         print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: trained in {wall:.0f} s", flush=True)
 
-    # each run is one single-threaded subprocess: --jobs of them at once (the longest first)
-    todo.sort(key=lambda job: MODALITIES.index(job[0]) if job[0] == "video" else len(MODALITIES))
+    # each run is one single-threaded subprocess: --jobs of them at once, video (the longest) first
+    todo.sort(key=lambda job: job[0] != "video")
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(train_one, todo))
 
