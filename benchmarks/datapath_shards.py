@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="measuring time per rate and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per rate (the median is kept)")
     parser.add_argument("--clips", type=int, default=8, help="MP4s to transcode from the opencv-doc samples")
+    parser.add_argument("--tag", default="", help="suffix of the results file name (datapath_shards_DATE_TAG.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     from maeflow.data import build_dataset
@@ -289,14 +290,14 @@ def main(argv: list[str] | None = None) -> int:
             r["vs_pyav_folder"] = round(r["samples_per_s"] / base[r["workers"]], 2)
     result = {"benchmark": "datapath_shards", "date": dt.date.today().isoformat(), "commit": _commit(),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": 1,
-                          "note": "2 cores shared with other sessions: rates are noisy (±20 %)"},
+                          "load_average_before": os.getloadavg()},
               "versions": _versions(), "video": {"clips": source_note, **options, "decord": _decord_problem() or "ok",
                                                  "torchcodec": torchcodec_problem() or "ok"},
               "seconds_per_rate": seconds, "rounds": rounds, "rows": rows}  # fmt: skip
     if args.dry_run:
         print(json.dumps(result["video"]))
         return 0
-    out = HERE / "results" / f"datapath_shards_{result['date']}.json"
+    out = HERE / "results" / f"datapath_shards_{result['date']}{'_' + args.tag if args.tag else ''}.json"
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
     return 0

@@ -6,9 +6,10 @@ writes "how to read one sample" once, as a :class:`SampleCodec`, and both of its
 it: the folder dataset calls ``codec.load(path)`` on a file, the shard dataset
 (:mod:`maeflow.data.shards`) calls it on the same bytes read back from a tar shard.
 
-``load`` accepts a path or a binary file object (PIL, PyAV, numpy and soundfile all do). A
-reader that needs a real file (a parser that opens the path itself, or one that looks at the
-name) sets ``needs_path``: shard members are then spilled to a temporary file of the same name.
+``load`` accepts a path or a binary file object (PIL, PyAV, numpy and soundfile all do); a
+shard member comes as an in-memory file whose ``name`` is the member's file name, so that a
+reader can still go by the suffix. A reader that needs a real file (a library that only opens
+paths) sets ``needs_path``: shard members are then spilled to a temporary file of that name.
 
 A plugin registers the codec under its folder dataset's name::
 
@@ -62,10 +63,13 @@ class SampleCodec:
 
 @contextlib.contextmanager
 def as_source(data: bytes, name: str, needs_path: bool) -> Iterator[BinaryIO | Path]:
-    """``data`` as what a codec's ``load`` takes: an in-memory file, or (``needs_path``) a
-    temporary file named like the original (in ``/dev/shm`` where it exists), removed after."""
+    """``data`` as what a codec's ``load`` takes: an in-memory file whose ``name`` is the
+    original's file name, or (``needs_path``) a temporary file of that name (in ``/dev/shm``
+    where it exists), removed after."""
     if not needs_path:
-        yield io.BytesIO(data)
+        source = io.BytesIO(data)
+        source.name = Path(name).name  # readers that go by the suffix, or seed by the name
+        yield source
         return
     base = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK) else None
     with tempfile.TemporaryDirectory(prefix="maeflow-", dir=base) as tmp:

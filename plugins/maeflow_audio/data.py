@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -47,12 +48,14 @@ def _display_options(frontend: AudioFrontend) -> dict:
 # folder of audio files
 
 
-def _check_audio_file(path: Path) -> None:
+def _check_audio_file(path: Path | BinaryIO) -> None:
     """Cheap up-front test: the header reads and the file holds samples."""
     sf = audio_library("soundfile", "reading audio files")
     try:
-        frames = sf.info(str(path)).frames
+        frames = sf.info(str(path) if isinstance(path, Path) else path).frames
     except Exception:
+        if not isinstance(path, Path):
+            path.seek(0)
         frames = load_audio(path)[0].shape[-1]  # a format soundfile does not know: decode it
     if frames == 0:
         raise ValueError("empty audio file (no samples)")
@@ -67,7 +70,7 @@ class _ClipLoader:
         self.clip_samples = clip_samples
         self.random_crop = random_crop
 
-    def __call__(self, path: Path) -> torch.Tensor:
+    def __call__(self, path: Path | BinaryIO) -> torch.Tensor:  # a file, or a shard member's bytes
         wav, sr = load_audio(path)
         if wav.shape[-1] == 0:
             raise ValueError("empty audio file (no samples)")
@@ -129,8 +132,8 @@ def audio_codec(
     clip_seconds: float | None = None,
     augment: bool | None = None,
 ) -> SampleCodec:
-    """How ``audio_folder`` reads one file (or its bytes in a shard, spilled to a temporary file
-    of the same name: the readers open paths); the options are ``audio_folder``'s."""
+    """How ``audio_folder`` reads one file (or its bytes in a shard, as an in-memory file); the
+    options are ``audio_folder``'s."""
     check_split(split)
     T, F = to_tf(input_size)
     augment = split == "train" if augment is None else bool(augment)
@@ -140,7 +143,7 @@ def audio_codec(
     if clip <= 0:
         raise ValueError(f"clip_seconds must be positive, got {clip_seconds}")
     audio_library("soundfile", "reading audio files")  # once here, not as a "bad file" per file
-    return SampleCodec(load=_ClipLoader(frontend, clip, augment), check=_check_audio_file, needs_path=True,
+    return SampleCodec(load=_ClipLoader(frontend, clip, augment), check=_check_audio_file,
                        attrs={"display_options": _display_options(frontend), "frontend": frontend})  # fmt: skip
 
 

@@ -29,6 +29,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -206,40 +207,52 @@ def _first_line(exc: BaseException) -> str:
     return lines[0] if lines else ""
 
 
-def load_audio(path: str | os.PathLike) -> tuple[torch.Tensor, int]:
+def load_audio(source: str | os.PathLike | BinaryIO) -> tuple[torch.Tensor, int]:
     """Read an audio file → (waveform (channels, samples) float32, sample_rate).
 
-    soundfile first (wav, flac, ogg, ...), then torchaudio's reader, then PyAV for anything else
-    they cannot decode. Raises ``ValueError`` naming the file when no reader can decode it.
+    ``source`` is a path or a binary file object (a shard member). soundfile first (wav, flac,
+    ogg, ...), then torchaudio's reader, then PyAV for anything else they cannot decode. Raises
+    ``ValueError`` naming the file when no reader can decode it.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"audio file not found: {path}")
+    is_path = isinstance(source, (str, os.PathLike))
+    if is_path:
+        path = Path(source)
+        if not path.is_file():
+            raise FileNotFoundError(f"audio file not found: {path}")
+        name, source = str(path), str(path)
+    else:
+        name = str(getattr(source, "name", "") or "<file object>")
     sf = audio_library("soundfile", "reading audio files")
     errors = []
+
+    def rewound():
+        if not is_path:
+            source.seek(0)
+        return source
+
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)  # (samples, channels)
+        data, sr = sf.read(rewound(), dtype="float32", always_2d=True)  # (samples, channels)
         return torch.from_numpy(np.ascontiguousarray(data.T)), int(sr)
     except Exception as exc:
         errors.append(f"soundfile: {_first_line(exc)}")
     try:
         import torchaudio
 
-        wav, sr = torchaudio.load(str(path))
+        wav, sr = torchaudio.load(rewound())
         return wav.float(), int(sr)
     except ImportError:
         pass  # torchaudio without its decoding backend (torchcodec): not a reason worth reporting
     except Exception as exc:  # torchaudio's torchcodec backend explains itself over many lines: keep the first
         errors.append(f"torchaudio: {type(exc).__name__}: {_first_line(exc)}")
     try:
-        return _load_with_av(path)
+        return _load_with_av(rewound(), Path(name).suffix)
     except Exception as exc:
         errors.append(f"av: {type(exc).__name__}: {_first_line(exc)}")
-    raise ValueError(f"cannot decode audio file {path} ({'; '.join(errors)})")
+    raise ValueError(f"cannot decode audio file {name} ({'; '.join(errors)})")
 
 
-def _load_with_av(path: Path) -> tuple[torch.Tensor, int]:
-    with audio_library("av", f"decoding {path.suffix or 'this'} audio").open(str(path)) as container:
+def _load_with_av(source: str | BinaryIO, suffix: str) -> tuple[torch.Tensor, int]:
+    with audio_library("av", f"decoding {suffix or 'this'} audio").open(source) as container:
         stream = next(s for s in container.streams if s.type == "audio")
         chunks = []
         for frame in container.decode(stream):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -63,7 +64,7 @@ class _PointLoader:
         self.deterministic = deterministic
         self.seed = seed
 
-    def __call__(self, path: Path) -> torch.Tensor:
+    def __call__(self, path: Path | BinaryIO) -> torch.Tensor:  # a file, or a named shard member
         g = None
         if self.deterministic:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + zlib.crc32(str(path.name).encode()))
@@ -133,14 +134,14 @@ def pointcloud_codec(
     deterministic: bool | None = None,
     seed: int = 0,
 ) -> SampleCodec:
-    """How ``pointcloud_folder`` reads one file (or its bytes in a shard, spilled to a temporary
-    file of the same name: the readers go by suffix and seed by name); its options."""
+    """How ``pointcloud_folder`` reads one file (or its bytes in a shard, as an in-memory file
+    with the member's name: the readers go by the suffix and seed by the name); its options."""
     check_split(split)
     augment = split == "train" if augment is None else augment
     # un-augmented items (test split, probes' train features) must not change between reads
     deterministic = not augment if deterministic is None else deterministic
     loader = _PointLoader(num_points, mesh_points, normalize, deterministic, seed)
-    return SampleCodec(load=loader, transform=ScaleAndTranslate() if augment else None, needs_path=True)
+    return SampleCodec(load=loader, transform=ScaleAndTranslate() if augment else None)
 
 
 def _listed_files(root: str | None, split_file: str) -> FolderIndex:

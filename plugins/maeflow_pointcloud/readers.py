@@ -10,9 +10,11 @@ file for a malformed file (whatever the damage) or NaN/inf coordinates.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -52,7 +54,7 @@ def sample_surface(
 # ---------------------------------------------------------------- file formats
 
 
-def _finite(points: np.ndarray, path: Path) -> np.ndarray:
+def _finite(points: np.ndarray, path: str) -> np.ndarray:
     if points.ndim != 2 or points.shape[1] < 3 or points.shape[0] == 0:
         raise ValueError(f"{path}: expected points shaped (N, 3) or wider, got {points.shape}")
     if not np.isfinite(points[:, :3]).all():
@@ -60,13 +62,16 @@ def _finite(points: np.ndarray, path: Path) -> np.ndarray:
     return points[:, :3]
 
 
-def _read_npy(path: Path) -> np.ndarray:
-    return np.load(path, allow_pickle=False).astype(np.float64)
+# Each parser takes the file's bytes and the name its errors give.
 
 
-def _read_text(path: Path) -> np.ndarray:
+def _read_npy(data: bytes, path: str) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False).astype(np.float64)
+
+
+def _read_text(data: bytes, path: str) -> np.ndarray:
     rows = []
-    for line in path.read_text().splitlines():
+    for line in data.decode().splitlines():
         line = line.split("#", 1)[0].replace(",", " ").strip()
         if line:
             rows.append([float(v) for v in line.split()])
@@ -83,8 +88,7 @@ _PLY_TYPES = {
 }  # fmt: skip
 
 
-def _read_ply(path: Path) -> np.ndarray:
-    data = path.read_bytes()
+def _read_ply(data: bytes, path: str) -> np.ndarray:
     end = data.find(b"end_header")
     if not data.startswith(b"ply") or end < 0:
         raise ValueError(f"{path}: not a PLY file (no 'ply' magic or no end_header)")
@@ -150,8 +154,8 @@ def _fan(polygon: list[int]) -> list[list[int]]:
     return [[polygon[0], polygon[i], polygon[i + 1]] for i in range(1, len(polygon) - 1)]
 
 
-def _read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    tokens = [ln.split("#", 1)[0].strip() for ln in path.read_text().splitlines()]
+def _read_off(data: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
+    tokens = [ln.split("#", 1)[0].strip() for ln in data.decode().splitlines()]
     tokens = [t for t in tokens if t]
     if not tokens or not tokens[0].startswith("OFF"):
         raise ValueError(f"{path}: not an OFF file (no OFF header)")
@@ -170,9 +174,9 @@ def _read_off(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return vertices, np.asarray(faces, dtype=np.int64).reshape(-1, 3)
 
 
-def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_obj(data: bytes, path: str) -> tuple[np.ndarray, np.ndarray]:
     vertices, faces = [], []
-    for ln in path.read_text().splitlines():
+    for ln in data.decode().splitlines():
         parts = ln.split()
         if not parts:
             continue
@@ -188,14 +192,19 @@ def _read_obj(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(vertices, dtype=np.float64), np.asarray(faces, dtype=np.int64).reshape(-1, 3)
 
 
-def read_points(path: str | os.PathLike, num_mesh_points: int = 8192, generator: torch.Generator | None = None):
-    """Points (N, 3) float32 from a point or mesh file. Meshes are sampled with
+def read_points(
+    source: str | os.PathLike | BinaryIO, num_mesh_points: int = 8192, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Points (N, 3) float32 from a point or mesh file: a path, or a binary file object whose
+    ``name`` gives the format by its suffix (a shard member). Meshes are sampled with
     ``num_mesh_points`` surface points (area-weighted, from ``generator``)."""
-    path = Path(path)
-    ext = path.suffix.lower()
+    is_path = isinstance(source, (str, os.PathLike))
+    path = str(source) if is_path else str(getattr(source, "name", "") or "<file object>")
+    ext = Path(path).suffix.lower()
     try:
+        data = Path(source).read_bytes() if is_path else source.read()
         if ext in MESH_EXTENSIONS:
-            vertices, faces = (_read_off if ext == ".off" else _read_obj)(path)
+            vertices, faces = (_read_off if ext == ".off" else _read_obj)(data, path)
             _finite(vertices, path)
             if faces.size and (faces.min() < 0 or faces.max() >= len(vertices)):
                 raise ValueError(f"{path}: face refers to a vertex that does not exist")
@@ -203,9 +212,9 @@ def read_points(path: str | os.PathLike, num_mesh_points: int = 8192, generator:
         reader = {".npy": _read_npy, ".txt": _read_text, ".xyz": _read_text, ".ply": _read_ply}.get(ext)
         if reader is None:
             raise ValueError(f"{path}: unsupported point-cloud file type {ext!r} (known: {', '.join(EXTENSIONS)})")
-        return torch.from_numpy(np.ascontiguousarray(_finite(reader(path), path))).float()
+        return torch.from_numpy(np.ascontiguousarray(_finite(reader(data, path), path))).float()
     except ValueError as exc:
-        if str(path) in str(exc) and "\n" not in str(exc):
+        if path in str(exc) and "\n" not in str(exc):
             raise
         raise ValueError(f"{path}: {_one_line(exc)}") from exc
     except Exception as exc:  # whatever a damaged file makes a parser raise (IndexError, numpy's TokenError, ...)

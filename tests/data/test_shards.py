@@ -180,3 +180,45 @@ def test_npy_records_round_trip():
     from maeflow_image.data import load_npy
 
     assert torch.equal(load_npy(io.BytesIO(buf.getvalue())), torch.arange(6.0).view(2, 3))
+
+
+def _audio_and_point_files(root):
+    import soundfile as sf
+
+    from maeflow_pointcloud.readers import write_ply
+
+    rng = np.random.default_rng(1)
+    for i, ext in enumerate(("wav", "flac")):
+        (root / "audio" / "a").mkdir(parents=True, exist_ok=True)
+        sf.write(root / "audio" / "a" / f"{i}.{ext}", rng.normal(0, 0.1, 4000).astype(np.float32), 8000)
+    pc = root / "points" / "a"
+    pc.mkdir(parents=True)
+    np.save(pc / "0.npy", rng.normal(size=(300, 3)).astype(np.float32))
+    write_ply(pc / "1.ply", rng.normal(size=(300, 3)))
+    (pc / "2.xyz").write_text("".join(f"{x} {y} {z}\n" for x, y, z in rng.normal(size=(300, 3))))
+    (pc / "3.off").write_text("OFF\n4 2 0\n0 0 0\n1 0 0\n0 1 0\n1 1 0\n3 0 1 2\n3 1 3 2\n")
+    return {"audio_folder": (root / "audio", {"input_size": [32, 16], "sample_rate": 8000, "stats": [0.0, 1.0]}),
+            "pointcloud_folder": (root / "points", {"num_points": 128, "augment": False})}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["audio_folder", "pointcloud_folder"])
+def test_audio_and_point_members_decode_in_memory_like_the_folder(tmp_path, monkeypatch, name):
+    import maeflow.data.records as records
+
+    root, options = _audio_and_point_files(tmp_path)[name]
+    folder = build_dataset(name, "test", root=str(root), **options)
+    header = {"source": {"dataset": name, "split": "test", "options": options}, "classes": folder.classes,
+              "num_classes": folder.num_classes}  # fmt: skip
+    write_shards(dataset_records(folder), tmp_path / "shards", "test", 2, header)
+    shards = build_dataset("webdataset", "test", root=str(tmp_path / "shards"), shuffle="global")
+
+    def no_spill(*args, **kwargs):
+        raise AssertionError("a shard member was spilled to a temporary file")
+
+    monkeypatch.setattr(records.tempfile, "TemporaryDirectory", no_spill)
+    assert len(shards) == len(folder) == (2 if name == "audio_folder" else 4)
+    for i in range(len(folder)):  # every format; point clouds seed their sampling by the file name
+        x, y, *_ = folder[i]
+        xs, ys, *_ = shards[i]
+        assert y == ys and torch.equal(x, xs), folder.samples[i][0].name
+    assert shards.skipped == []
