@@ -194,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="", help="suffix of the results file name (datapath_shards_DATE_TAG.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    load_before = os.getloadavg()
     from maeflow.data import build_dataset
     from maeflow.data.folder import FolderDataset, scan_folder
     from maeflow_video.data import VIDEO_EXTENSIONS, video_codec
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             r["vs_pyav_folder"] = round(r["samples_per_s"] / base[r["workers"]], 2)
     result = {"benchmark": "datapath_shards", "date": dt.date.today().isoformat(), "commit": _commit(),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": 1,
-                          "load_average_before": os.getloadavg()},
+                          "load_average_before": load_before, "load_average_after": os.getloadavg()},
               "versions": _versions(), "video": {"clips": source_note, **options, "decord": _decord_problem() or "ok",
                                                  "torchcodec": torchcodec_problem() or "ok"},
               "seconds_per_rate": seconds, "rounds": rounds, "rows": rows}  # fmt: skip
