@@ -222,3 +222,13 @@ def test_audio_and_point_members_decode_in_memory_like_the_folder(tmp_path, monk
         xs, ys, *_ = shards[i]
         assert y == ys and torch.equal(x, xs), folder.samples[i][0].name
     assert shards.skipped == []
+
+
+def test_as_source_gives_a_named_file_object_or_a_temporary_path():
+    from maeflow.data.records import as_source
+
+    with as_source(b"abc", "dir/x.ply", needs_path=False) as f:
+        assert f.name == "x.ply" and f.read() == b"abc"
+    with as_source(b"abc", "dir/x.ply", needs_path=True) as path:  # readers that only open paths
+        assert path.name == "x.ply" and path.read_bytes() == b"abc"
+    assert not path.exists()  # removed after
