@@ -1,5 +1,6 @@
 """Audio datasets: real files written with soundfile and read back, bad files, generated sounds."""
 
+import io
 import logging
 
 import numpy as np
@@ -147,5 +148,9 @@ def test_formats_soundfile_cannot_read_go_through_pyav(tmp_path):
     wav, rate = frontend.load_audio(root / "a.m4a")
     assert rate == SR and wav.shape[0] == 1 and wav.shape[1] >= SR
     assert 0.25 < wav.abs().max() < 0.35
+    member = io.BytesIO((root / "a.m4a").read_bytes())  # a shard member: the same through PyAV
+    member.name = "a.m4a"
+    again, rate2 = frontend.load_audio(member)
+    assert rate2 == rate and torch.equal(again, wav)
     ds = build_dataset("audio_folder", "test", root=str(tmp_path / "aac"), input_size=SIZE, extensions=[".m4a"])
     assert len(ds) == 1 and not ds.skipped and torch.isfinite(ds[0][0]).all()
