@@ -52,11 +52,9 @@ def _check_audio_file(path: Path | BinaryIO) -> None:
     """Cheap up-front test: the header reads and the file holds samples."""
     sf = audio_library("soundfile", "reading audio files")
     try:
-        frames = sf.info(str(path) if isinstance(path, Path) else path).frames
+        frames = sf.info(path).frames
     except Exception:
-        if not isinstance(path, Path):
-            path.seek(0)
-        frames = load_audio(path)[0].shape[-1]  # a format soundfile does not know: decode it
+        frames = load_audio(path)[0].shape[-1]  # a format soundfile does not know: decode it (load_audio rewinds)
     if frames == 0:
         raise ValueError("empty audio file (no samples)")
 
