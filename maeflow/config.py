@@ -131,6 +131,9 @@ class EvalConfig(_Section):
     # fine-tune on this fraction of each class's training labels (the low-label protocol; the
     # same items for the pretrained encoder and its random-init twin); the probes use all labels
     finetune_label_fraction: float = Field(1.0, gt=0, le=1)
+    # layer-wise lr decay of fine-tuning: the head keeps the lr, each layer below it one more
+    # factor, down to the tokenizer (the MAE recipe's 0.75); None: one lr for the whole encoder
+    finetune_layer_decay: float | None = Field(None, gt=0, le=1)
 
     @model_validator(mode="after")
     def _finetune_needs_final(self) -> EvalConfig:

@@ -17,7 +17,9 @@ Then, per run:
   with the trained model's own target normalizer and masks — predict zero (for per-patch
   normalized targets), the batch's mean target, or the model's ``baseline_pred`` (point
   groups) — and ``model_loss``, the trained model's loss on those same batches;
-- the trainer's final evaluation: kNN / linear / fine-tune top-1, pretrained and random init.
+- the trainer's final evaluation: kNN / linear / fine-tune top-1, pretrained and random init;
+  with ``--reevaluate``, ``maeflow eval RUN --compare-random-init`` under the configs' current
+  ``eval`` settings instead (a new probe or fine-tuning protocol on the same checkpoints).
 
 Written to ``benchmarks/results/real_data_<date>[_<tag>].{json,md}`` with the machine, versions
 and commit. Needs torch (the shared maeflow environment); the datasets must be built first.
@@ -83,6 +85,18 @@ def final_eval(records: Sequence[dict]) -> dict | None:
     return evals[-1] if evals else None
 
 
+def eval_json_as_record(result: dict) -> dict:
+    """A ``maeflow eval --compare-random-init --json`` result in the keys of the trainer's final
+    evaluation record (``knn_top1``, ``random_knn_top1``, ...)."""
+    out = {}
+    for prefix, key in (("", "pretrained"), ("random_", "random_init")):
+        for p in PROBES:
+            value = (result.get(key) or {}).get(f"{p}_top1")
+            if value is not None:
+                out[f"{prefix}{p}_top1"] = value
+    return out
+
+
 def final_train_loss(records: Sequence[dict], last: int = 5) -> float | None:
     losses = [float(r["loss"]) for r in records if r.get("type") == "train" and "loss" in r]
     return statistics.fmean(losses[-last:]) if losses else None
@@ -97,9 +111,10 @@ def summarize(values: Sequence[float | None]) -> dict | None:
             "min": min(v), "max": max(v), "n": len(v)}  # fmt: skip
 
 
-def run_row(records: Sequence[dict], baseline: dict | None, last: int = 5) -> dict:
-    """One run's numbers: losses, the trivial baseline and the probes (pretrained / random)."""
-    ev = final_eval(records) or {}
+def run_row(records: Sequence[dict], baseline: dict | None, last: int = 5, evaluation: dict | None = None) -> dict:
+    """One run's numbers: losses, the trivial baseline and the probes (pretrained / random):
+    the trainer's final evaluation, or ``evaluation`` (a ``maeflow eval --json`` result) when given."""
+    ev = (final_eval(records) or {}) if evaluation is None else eval_json_as_record(evaluation)
     row = {"final_loss": final_train_loss(records, last), "steps": max((r.get("step", 0) for r in records), default=0)}
     if baseline:
         row.update(baseline)
@@ -138,7 +153,23 @@ def finetune_protocol(config: Path, overrides: Sequence[str] = ()) -> dict:
     from maeflow.config import load_config
 
     ev = load_config(config, list(overrides)).eval
-    return {"label_fraction": ev.finetune_label_fraction, "epochs": ev.finetune_epochs, "lr": ev.finetune_lr}
+    return {"label_fraction": ev.finetune_label_fraction, "epochs": ev.finetune_epochs, "lr": ev.finetune_lr,
+            "layer_decay": ev.finetune_layer_decay}  # fmt: skip
+
+
+def eval_flags(config: Path, overrides: Sequence[str] = ()) -> list[str]:
+    """``maeflow eval`` options that reproduce the config's ``eval`` section (after ``--set``
+    overrides): what re-evaluating a run under the benchmark's current protocol passes."""
+    from maeflow.config import load_config
+
+    ev = load_config(config, list(overrides)).eval
+    flags = ["--knn-k", str(ev.knn_k), "--linear-epochs", str(ev.linear_epochs), "--batch-size", str(ev.batch_size),
+             "--finetune-epochs", str(ev.finetune_epochs), "--finetune-lr", repr(ev.finetune_lr),
+             "--finetune-batch-size", str(ev.finetune_batch_size),
+             "--finetune-label-fraction", repr(ev.finetune_label_fraction)]  # fmt: skip
+    if ev.finetune_layer_decay is not None:
+        flags += ["--finetune-layer-decay", repr(ev.finetune_layer_decay)]
+    return flags
 
 
 def aggregate(rows: Sequence[dict]) -> dict:
@@ -215,14 +246,13 @@ def raw_input_knn(config: Path, k: int = 20) -> dict:
 # running
 
 
-def train(config: Path, seed: int, out_dir: Path, overrides: Sequence[str], log_path: Path) -> float:
-    """One ``maeflow train`` subprocess; returns its wall time (s). Its output goes to ``log_path``."""
+def _maeflow(args: Sequence[str], log_path: Path) -> float:
+    """One ``python -m maeflow ...`` subprocess with this checkout's packages first on the path;
+    returns its wall time (s). Its output goes to ``log_path``."""
     env = dict(os.environ)
     paths = [str(ROOT), str(ROOT / "plugins")]
     env["PYTHONPATH"] = os.pathsep.join(paths + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    cmd = [sys.executable, "-m", "maeflow", "train", str(config), f"run.seed={seed}", f"run.output_dir={out_dir}",
-           "run.threads=1", *overrides]  # fmt: skip
-    out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "maeflow", *args]
     t0 = time.perf_counter()
     with open(log_path, "w") as log:
         log.write(" ".join(cmd) + "\n")
@@ -231,6 +261,24 @@ def train(config: Path, seed: int, out_dir: Path, overrides: Sequence[str], log_
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}); see {log_path}")
     return time.perf_counter() - t0
+
+
+def train(config: Path, seed: int, out_dir: Path, overrides: Sequence[str], log_path: Path) -> float:
+    """One ``maeflow train`` subprocess; returns its wall time (s). Its output goes to ``log_path``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return _maeflow(["train", str(config), f"run.seed={seed}", f"run.output_dir={out_dir}", "run.threads=1",
+                     *overrides], log_path)  # fmt: skip
+
+
+def reevaluate(config: Path, run_dir: Path, overrides: Sequence[str]) -> dict:
+    """The run's final evaluation again, by ``maeflow eval RUN --compare-random-init`` under the
+    config's current ``eval`` settings (its seed and random twin are the run's own, so an unchanged
+    protocol gives the trainer's numbers); written to ``RUN/real_data_eval.json`` and returned."""
+    out = run_dir / "real_data_eval.json"
+    _maeflow(["eval", str(run_dir), "--compare-random-init", "--threads", "1", "--no-progress",
+              "--baseline-batches", "0", *eval_flags(config, overrides), "--json", str(out)],
+             run_dir / "real_data_eval.log")  # fmt: skip
+    return json.loads(out.read_text())
 
 
 def environment() -> dict:
@@ -302,6 +350,9 @@ def to_markdown(result: dict) -> str:
         "normalizer. Top-1 in %, pretrained vs random init (the trainer's twin under seed + 1). Raw-input kNN: "
         "cosine kNN (k=20) on the standardized inputs, no model (point clouds: sorted radii), what a probe "
         "should beat.",
+        *(["The probe and fine-tune numbers are a second evaluation of each run's last checkpoint (`--reevaluate`: "
+            "`maeflow eval RUN --compare-random-init` under the configs' current `eval` settings, the run's own seed "
+            "and twin), not the trainer's final evaluation."] if result.get("reevaluated") else []),
         "",
         "| modality | loss end / trivial (ratio) | kNN pre vs random | linear pre vs random | fine-tune pre vs random "
         "| fine-tune gain | raw-input kNN (chance) | train wall (s) |",
@@ -329,6 +380,8 @@ def to_markdown(result: dict) -> str:
             return f"{a[key]['min']:.1f}–{a[key]['max']:.1f}" if a.get(key) else "–"
 
         labels = f"{ft.get('label_fraction', 1.0):.0%}, {ft.get('epochs', '?')}"
+        if ft.get("layer_decay") is not None:
+            labels += f", layer decay {ft['layer_decay']:g}"
         lines.append(f"| {mod} | {labels} | {rng('finetune_pre')} | {rng('finetune_rand')} | "
                      + " | ".join(yes(k) for k in ("finetune_gain_ge_5", "finetune_ranges_apart", "finetune_std_apart",
                                                    "linear_wins", "loss_le_0.8_trivial")) + " |")  # fmt: skip
@@ -362,6 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--tag", default="", help="suffix of the report's file names")
     p.add_argument("--retrain", action="store_true", help="train again even when a run has its final evaluation")
     p.add_argument("--collect-only", action="store_true", help="only read existing runs")
+    p.add_argument("--reevaluate", action="store_true",
+                   help="evaluate every run again with `maeflow eval` under the configs' current eval settings "
+                        "(a changed probe or fine-tuning protocol without pretraining again); the report uses "
+                        "those numbers")  # fmt: skip
     p.add_argument("--last-records", type=int, default=5, help="training records averaged for the final loss")
     p.add_argument("--baseline-batches", type=int, default=4)
     p.add_argument("--jobs", type=int, default=1, help="runs trained at once (each is single-threaded)")
@@ -379,7 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"not built in {data_root}: {', '.join(missing)} (run benchmarks/real_data/build.py first)")
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
     result = {"date": dt.date.today().isoformat(), "argv": argv, "seeds": args.seeds, "data_root": portable(data_root),
-              "environment": environment(), "modalities": {}}  # fmt: skip
+              "reevaluated": args.reevaluate, "environment": environment(), "modalities": {}}  # fmt: skip
     todo = []  # (modality, seed, run dir) still to train
     for mod in args.modalities or MODALITIES:
         for seed in args.seeds:
@@ -400,6 +457,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(train_one, todo))
 
+    evaluations: dict[tuple[str, int], dict] = {}
+    if args.reevaluate:
+        def evaluate_one(job: tuple[str, int, Path]) -> None:
+            mod, seed, out = job
+            print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: evaluating again -> {out}", flush=True)
+            evaluations[mod, seed] = reevaluate(HERE / "configs" / f"{mod}.yaml", out, args.set)
+
+        runs_found = [(mod, seed, (args.runs / mod / f"seed{seed}").resolve()) for mod in args.modalities or MODALITIES
+                      for seed in args.seeds]  # fmt: skip
+        runs_found = [job for job in runs_found if (job[2] / "metrics.jsonl").is_file()]
+        runs_found.sort(key=lambda job: job[0] != "video")
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            list(pool.map(evaluate_one, runs_found))
+
     for mod in args.modalities or MODALITIES:
         config = HERE / "configs" / f"{mod}.yaml"
         runs = {}
@@ -412,7 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{mod} seed {seed}: no run in {out}", file=sys.stderr)
                 continue
             records = read_metrics(out / "metrics.jsonl")
-            row = run_row(records, trivial_baseline(out, batches=args.baseline_batches), args.last_records)
+            row = run_row(records, trivial_baseline(out, batches=args.baseline_batches), args.last_records,
+                          evaluations.get((mod, seed)))  # fmt: skip
+            row["evaluated_by"] = "maeflow eval (again)" if (mod, seed) in evaluations else "trainer"
             row["wall_s"] = wall
             row["run_dir"] = portable(out)
             runs[str(seed)] = row

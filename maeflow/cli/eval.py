@@ -58,6 +58,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--finetune-label-fraction", type=float, metavar="F",
                         help="fine-tune on this fraction of each class's training labels (default: the config's "
                              "eval.finetune_label_fraction, else 1)")  # fmt: skip
+    parser.add_argument("--finetune-layer-decay", type=float, metavar="D",
+                        help="layer-wise lr decay of fine-tuning, e.g. 0.75 (default: the config's "
+                             "eval.finetune_layer_decay, else none)")  # fmt: skip
     parser.add_argument("--baseline-batches", type=int, default=4, metavar="N",
                         help="batches of the pretraining data for the loss vs trivial-baseline line (0: skip)")
     parser.add_argument("--seed", type=int,
@@ -135,7 +138,7 @@ def _eval_settings(args, stored: dict[str, Any]):
         "train_split": args.train_split, "test_split": args.test_split, "batch_size": args.batch_size,
         "knn_k": args.knn_k, "linear_epochs": args.linear_epochs, "finetune_epochs": args.finetune_epochs,
         "finetune_lr": args.finetune_lr, "finetune_batch_size": args.finetune_batch_size,
-        "finetune_label_fraction": args.finetune_label_fraction,
+        "finetune_label_fraction": args.finetune_label_fraction, "finetune_layer_decay": args.finetune_layer_decay,
     }  # fmt: skip
     values.update({k: v for k, v in given.items() if v is not None})
     values.update(final=True, compare_random_init=bool(args.compare_random_init), every_epochs=0)
@@ -191,6 +194,7 @@ def run(args) -> int:
     first = rows[0][1]
     s = settings
     labels = f", {s.finetune_label_fraction:.0%} of the labels" if s.finetune_label_fraction < 1 else ""
+    labels += f", layer decay {s.finetune_layer_decay:g}" if s.finetune_layer_decay is not None else ""
     tuned = (f"fine-tuning {s.finetune_epochs} epochs (lr {s.finetune_lr:g}, batch {s.finetune_batch_size}{labels}), "
              if s.finetune_epochs else "")  # fmt: skip
     seconds = sum(r["seconds"] + r.get("finetune_seconds", 0.0) for _, r in rows)

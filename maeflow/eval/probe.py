@@ -135,7 +135,7 @@ class ProbeEvaluator:
         return finetune_encoder(model, self.finetune_train_dataset(), self.datasets()[1], epochs=e.finetune_epochs,
                                 batch_size=e.finetune_batch_size, lr=e.finetune_lr, seed=self.seed,
                                 device=self.device, num_workers=self.num_workers, pool=self.pool,
-                                progress=self.progress)  # fmt: skip
+                                layer_decay=e.finetune_layer_decay, progress=self.progress)  # fmt: skip
 
     def evaluate(self, model: nn.Module, final: bool = True) -> dict[str, Any]:
         """The full result for one encoder: :func:`maeflow.eval.evaluate_encoder`'s, plus the
@@ -148,7 +148,8 @@ class ProbeEvaluator:
             out.update({k: v for k, v in tuned.items() if k.startswith("finetune_")},
                        finetune_epochs=e.finetune_epochs, finetune_lr=e.finetune_lr,
                        finetune_label_fraction=e.finetune_label_fraction, finetune_num_train=tuned["num_train"],
-                       finetune_batch_size=e.finetune_batch_size, finetune_seconds=tuned["seconds"])  # fmt: skip
+                       finetune_batch_size=e.finetune_batch_size, finetune_layer_decay=e.finetune_layer_decay,
+                       finetune_seconds=tuned["seconds"])  # fmt: skip
         return out
 
     def __call__(self, model: nn.Module, final: bool = True) -> dict[str, float]:

@@ -254,3 +254,28 @@ def test_parse_sets():
     for bad in ("video.nope=1", "nomodality.frames=1", "video.frames"):
         with pytest.raises(ValueError, match="MODALITY.OPTION"):
             build.parse_sets([bad])
+
+
+def test_reevaluation_replaces_the_trainers_probe_numbers():
+    records = [{"type": "train", "step": 1, "loss": 0.5},
+               {"type": "eval", "step": 1, "final": True, "knn_top1": 60.0, "random_knn_top1": 50.0}]  # fmt: skip
+    again = {"pretrained": {"knn_top1": 61.0, "linear_top1": 70.0, "finetune_top1": 75.0},
+             "random_init": {"knn_top1": 49.0, "linear_top1": 66.0, "finetune_top1": 55.0}}  # fmt: skip
+    assert run.eval_json_as_record(again) == {
+        "knn_top1": 61.0, "linear_top1": 70.0, "finetune_top1": 75.0,
+        "random_knn_top1": 49.0, "random_linear_top1": 66.0, "random_finetune_top1": 55.0}  # fmt: skip
+    row = run.run_row(records, None, evaluation=again)
+    assert (row["knn_pre"], row["knn_rand"], row["finetune_gain"]) == (61.0, 49.0, 20.0)
+    assert run.run_row(records, None)["knn_pre"] == 60.0  # without it: the trainer's
+
+
+def test_reevaluation_flags_are_the_configs_eval_section_and_parse():
+    pytest.importorskip("torch")
+    from maeflow.cli import build_parser
+
+    config = ROOT / "benchmarks" / "real_data" / "configs" / "audio.yaml"
+    flags = run.eval_flags(config, ["eval.finetune_label_fraction=0.05", "eval.finetune_layer_decay=0.5"])
+    args = build_parser().parse_args(["eval", "RUN", *flags])
+    assert (args.finetune_label_fraction, args.finetune_layer_decay) == (0.05, 0.5)
+    assert args.finetune_epochs > 0 and args.knn_k == 20 and args.linear_epochs == 100
+    assert run.finetune_protocol(config, ["eval.finetune_layer_decay=0.5"])["layer_decay"] == 0.5

@@ -54,6 +54,28 @@ def test_eval_finetune_column_and_json(checkpoint, tmp_path, capsys):
     assert result["options"] == {"augment": False} and result["finetune_options"] == {}  # train split augments
 
 
+def test_eval_finetune_layer_decay_reaches_the_optimizer(checkpoint, tmp_path, monkeypatch, capsys):
+    import maeflow.eval as meval
+
+    seen, real = [], meval.finetune_encoder
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("layer_decay"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(meval, "finetune_encoder", spy)
+    out = tmp_path / "ld.json"
+    rc = main(["eval", str(checkpoint), "--dataset", "digits", "--linear-epochs", "1", "--knn-k", "5",
+               "--finetune-epochs", "1", "--finetune-batch-size", "256", "--finetune-layer-decay", "0.75",
+               "--json", str(out), "--no-progress"])  # fmt: skip
+    assert rc == 0 and seen == [0.75]
+    assert any("layer decay 0.75" in line for line in capsys.readouterr().out.splitlines())
+    assert json.loads(out.read_text())["pretrained"]["finetune_layer_decay"] == 0.75
+    rc = main(["eval", str(checkpoint), "--dataset", "digits", "--finetune-epochs", "1",
+               "--finetune-layer-decay", "1.5"])  # fmt: skip
+    assert rc == 2 and "finetune_layer_decay" in capsys.readouterr().err
+
+
 def test_eval_run_directory_uses_config(checkpoint, tmp_path, capsys):
     payload = torch.load(checkpoint, weights_only=True)
     payload["config"] = {
