@@ -1,5 +1,6 @@
-"""Reconstruction figure for clips: per sample, three frame strips — original | masked (removed
-tubelets grey) | reconstruction (with the visible tubelets pasted back, optionally)."""
+"""Reconstruction figure for clips: per sample, four frame strips — original | masked (removed
+tubelets grey) | reconstruction (every tubelet predicted) | reconstruction + visible (the
+predictions where masked, the original where visible: the MAE and VideoMAE figures' panel)."""
 
 from __future__ import annotations
 
@@ -23,20 +24,21 @@ def video_reconstruction_figure(
     std: Sequence[float] | None = None,
     max_samples: int = 4,
     max_frames: int = 8,
-    paste_visible: bool = False,
     decoder_trained: bool = True,
     title: str | None = None,
     denormalize: str = "patch",
 ) -> str:
-    """Write a PNG with three rows per sample (original, masked, reconstruction) and one
-    column per shown frame (``max_frames`` spread evenly over the clip).
+    """Write a PNG with four rows per sample (original, masked, reconstruction, reconstruction +
+    visible) and one column per shown frame (``max_frames`` spread evenly over the clip).
 
     ``inputs`` (B, C, T, H, W); ``mean``/``std`` undo the input normalization for display.
     With normalized targets, ``denormalize="patch"`` puts predictions back with each tubelet's
     own statistics (per channel for VideoMAE's targets, borrowed from the original),
     ``"global"`` with one mean/std per channel for all tubelets (a zero prediction is then
-    flat; see :func:`maeflow.visualize.reconstruct_tokens`); the caption says which. ``paste_visible`` shows the
-    visible tubelets' true values in the reconstruction row. ``decoder_trained=False`` (an
+    flat; see :func:`maeflow.visualize.reconstruct_tokens`); the caption says which. The
+    reconstruction row shows every tubelet as predicted (the decoder is trained on the masked
+    ones only), the last row the visible tubelets' true values beside the masked ones'
+    predictions. ``decoder_trained=False`` (an
     encoder-only checkpoint) shows a notice instead of reconstructions.
     """
     check_denormalize(denormalize)
@@ -50,28 +52,29 @@ def video_reconstruction_figure(
     mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
     targets = output.tokens.targets[:n].detach().float().cpu()  # (n, L, P) raw
     recon_tokens = reconstruct_tokens(model, output, denormalize, tok.in_chans)[:n].cpu()  # raw target space
-    if paste_visible:
-        recon_tokens = targets * (1 - mask) + recon_tokens * mask
     original = inputs[:n].detach().float().cpu()  # (n, C, T, H, W)
     masked = tok.untokenize(targets)
     hidden = tok.untokenize(mask.expand_as(targets)) > 0.5  # (n, C, T, H, W), True = removed pixel
     recon = tok.untokenize(recon_tokens)
+    pasted = tok.untokenize(targets * (1 - mask) + recon_tokens * mask)
 
     T = original.shape[2]
     frames = torch.linspace(0, T - 1, steps=min(max_frames, T)).round().long().unique().tolist()
-    rows = ["original", "masked", "reconstruction" + (" + visible" if paste_visible else "")]
-    fig, axes = plt.subplots(3 * n, len(frames), figsize=(len(frames) * 1.3, 3 * n * 1.35), squeeze=False)
+    rows = ["original", "masked", "reconstruction", "reconstruction + visible"]
+    R = len(rows)
+    fig, axes = plt.subplots(R * n, len(frames), figsize=(len(frames) * 1.3, R * n * 1.35), squeeze=False)
     for i in range(n):
-        for r, clip in enumerate((original[i], masked[i], recon[i])):
+        for r, clip in enumerate((original[i], masked[i], recon[i], pasted[i])):
             for j, f in enumerate(frames):
-                ax = axes[3 * i + r, j]
+                ax = axes[R * i + r, j]
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if j == 0:
-                    ax.set_ylabel(rows[r] if i == 0 else rows[r].split()[0], fontsize=7)
+                    ax.set_ylabel(rows[r] if i == 0 else rows[r].split()[0] + (" + vis." if r == 3 else ""),
+                                  fontsize=7)  # fmt: skip
                 if i == 0 and r == 0:
                     ax.set_title(f"frame {f}", fontsize=7)
-                if r == 2 and not decoder_trained:
+                if r >= 2 and not decoder_trained:
                     if j == 0:
                         ax.text(
                             0.05,

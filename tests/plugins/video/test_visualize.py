@@ -19,7 +19,7 @@ def test_registered_for_video_and_writes_a_frame_strip_png(tmp_path):
     model = maeflow.create_model("videomae_vit_test", in_chans=1)
     path = visualize(model, x, tmp_path / "fig" / "video.png", num_samples=2, max_frames=4, **ds.display_options)
     img = mpimg.imread(path)
-    assert img.ndim == 3 and img.shape[0] > img.shape[1] * 0.8  # 6 rows (3 per sample) of 4 frames
+    assert img.ndim == 3 and img.shape[0] > img.shape[1] * 0.8  # 8 rows (4 per sample) of 4 frames
 
 
 def test_reconstruction_row_is_de_normalized_predictions(tmp_path, monkeypatch):
@@ -39,9 +39,16 @@ def test_reconstruction_row_is_de_normalized_predictions(tmp_path, monkeypatch):
     monkeypatch.setattr(matplotlib.axes.Axes, "imshow", spy)
     video_reconstruction_figure(model, x, out, tmp_path / "r.png", max_frames=2, mean=[0.5] * 3, std=[0.25] * 3)
     recon = model.tokenizer.untokenize(model.reconstruct(out))[0]  # (C, T, H, W)
-    expected = (recon[:, 7] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
-    assert len(shown) == 6
-    assert abs(shown[-1] - expected).max() < 1e-5  # last panel: reconstruction of the last frame
+
+    def display(clip):  # the last frame, as shown
+        return (clip[:, 7] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).numpy()
+
+    assert len(shown) == 8  # original, masked, reconstruction, reconstruction + visible; two frames each
+    assert abs(shown[5] - display(recon)).max() < 1e-5  # reconstruction of the last frame
+    hidden = model.tokenizer.untokenize(out.mask.unsqueeze(-1).float().expand_as(out.tokens.targets))[0] > 0.5
+    pasted = torch.where(hidden, recon, x[0])  # predictions where masked, the original where visible
+    assert hidden[:, 7].any() and (~hidden[:, 7]).any()
+    assert abs(shown[7] - display(pasted)).max() < 1e-5
 
 
 def test_zero_prediction_is_flat_in_global_mode_and_the_caption_names_the_mode(tmp_path):
