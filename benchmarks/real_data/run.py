@@ -159,11 +159,13 @@ def finetune_protocol(config: Path, overrides: Sequence[str] = ()) -> dict:
 
 def eval_flags(config: Path, overrides: Sequence[str] = ()) -> list[str]:
     """``maeflow eval`` options that reproduce the config's ``eval`` section (after ``--set``
-    overrides): what re-evaluating a run under the benchmark's current protocol passes."""
+    overrides): what re-evaluating a run under the benchmark's current protocol passes. The
+    dataset and its options stay the run's own (its checkpoint's config)."""
     from maeflow.config import load_config
 
     ev = load_config(config, list(overrides)).eval
-    flags = ["--knn-k", str(ev.knn_k), "--linear-epochs", str(ev.linear_epochs), "--batch-size", str(ev.batch_size),
+    flags = ["--train-split", ev.train_split, "--test-split", ev.test_split,
+             "--knn-k", str(ev.knn_k), "--linear-epochs", str(ev.linear_epochs), "--batch-size", str(ev.batch_size),
              "--finetune-epochs", str(ev.finetune_epochs), "--finetune-lr", repr(ev.finetune_lr),
              "--finetune-batch-size", str(ev.finetune_batch_size),
              "--finetune-label-fraction", repr(ev.finetune_label_fraction)]  # fmt: skip

@@ -278,4 +278,5 @@ def test_reevaluation_flags_are_the_configs_eval_section_and_parse():
     args = build_parser().parse_args(["eval", "RUN", *flags])
     assert (args.finetune_label_fraction, args.finetune_layer_decay) == (0.05, 0.5)
     assert args.finetune_epochs > 0 and args.knn_k == 20 and args.linear_epochs == 100
+    assert (args.train_split, args.test_split) == ("train", "test")
     assert run.finetune_protocol(config, ["eval.finetune_layer_decay=0.5"])["layer_decay"] == 0.5
