@@ -439,13 +439,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.path[:0] = [str(ROOT), str(ROOT / "plugins")]
     result = {"date": dt.date.today().isoformat(), "argv": argv, "seeds": args.seeds, "data_root": portable(data_root),
               "reevaluated": args.reevaluate, "environment": environment(), "modalities": {}}  # fmt: skip
-    todo = []  # (modality, seed, run dir) still to train
-    for mod in args.modalities or MODALITIES:
-        for seed in args.seeds:
-            out = (args.runs / mod / f"seed{seed}").resolve()
-            done = (out / "metrics.jsonl").is_file() and final_eval(read_metrics(out / "metrics.jsonl"))
-            if not args.collect_only and (args.retrain or not done):
-                todo.append((mod, seed, out))
+    # every (modality, seed, run dir), video (the longest) first: --jobs of them at once
+    runs_all = sorted(((mod, seed, (args.runs / mod / f"seed{seed}").resolve()) for mod in args.modalities or MODALITIES
+                       for seed in args.seeds), key=lambda job: job[0] != "video")  # fmt: skip
+
+    def trained(out: Path) -> bool:
+        return (out / "metrics.jsonl").is_file() and final_eval(read_metrics(out / "metrics.jsonl")) is not None
+
+    todo = [] if args.collect_only else [job for job in runs_all if args.retrain or not trained(job[2])]
 
     def train_one(job: tuple[str, int, Path]) -> None:
         mod, seed, out = job
@@ -454,8 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         (out / "real_data_wall.json").write_text(json.dumps({"wall_s": wall}) + "\n")
         print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: trained in {wall:.0f} s", flush=True)
 
-    # each run is one single-threaded subprocess: --jobs of them at once, video (the longest) first
-    todo.sort(key=lambda job: job[0] != "video")
+    # each run is one single-threaded subprocess
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         list(pool.map(train_one, todo))
 
@@ -466,12 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"[{time.strftime('%H:%M:%S')}] {mod} seed {seed}: evaluating again -> {out}", flush=True)
             evaluations[mod, seed] = reevaluate(HERE / "configs" / f"{mod}.yaml", out, args.set)
 
-        runs_found = [(mod, seed, (args.runs / mod / f"seed{seed}").resolve()) for mod in args.modalities or MODALITIES
-                      for seed in args.seeds]  # fmt: skip
-        runs_found = [job for job in runs_found if (job[2] / "metrics.jsonl").is_file()]
-        runs_found.sort(key=lambda job: job[0] != "video")
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            list(pool.map(evaluate_one, runs_found))
+            list(pool.map(evaluate_one, [job for job in runs_all if (job[2] / "metrics.jsonl").is_file()]))
 
     for mod in args.modalities or MODALITIES:
         config = HERE / "configs" / f"{mod}.yaml"

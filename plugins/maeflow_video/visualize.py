@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from maeflow import MAEOutput
-from maeflow.visualize import check_denormalize, denormalize_note, reconstruct_tokens, save_figure, to_display
+from maeflow.visualize import check_denormalize, denormalize_note, reconstruction_panels, save_figure, to_display
 
 MASKED_GREY = 0.5  # how removed tubelets are drawn
 
@@ -49,14 +49,10 @@ def video_reconstruction_figure(
 
     tok = model.tokenizer
     n = min(max_samples, inputs.shape[0])
-    mask = output.mask[:n].unsqueeze(-1).float().cpu()  # (n, L, 1), 1 = masked
-    targets = output.tokens.targets[:n].detach().float().cpu()  # (n, L, P) raw
-    recon_tokens = reconstruct_tokens(model, output, denormalize, tok.in_chans)[:n].cpu()  # raw target space
-    original = inputs[:n].detach().float().cpu()  # (n, C, T, H, W)
-    masked = tok.untokenize(targets)
-    hidden = tok.untokenize(mask.expand_as(targets)) > 0.5  # (n, C, T, H, W), True = removed pixel
-    recon = tok.untokenize(recon_tokens)
-    pasted = tok.untokenize(targets * (1 - mask) + recon_tokens * mask)
+    p = reconstruction_panels(model, inputs, output, n, denormalize, tok.in_chans)  # (n, C, T, H, W) each
+    original, masked, recon, pasted = p["original"], p["masked"], p["reconstruction"], p["pasted"]
+    # (n, C, T, H, W), True = removed pixel: drawn grey in the masked row
+    hidden = tok.untokenize(p["mask"].expand(-1, -1, output.tokens.targets.shape[-1])) > 0.5
 
     T = original.shape[2]
     frames = torch.linspace(0, T - 1, steps=min(max_frames, T)).round().long().unique().tolist()
